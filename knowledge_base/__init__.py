@@ -1,0 +1,1 @@
+"""Knowledge base shared by transmitter and receiver."""

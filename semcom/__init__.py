@@ -1,0 +1,8 @@
+"""semcom: generative semantic communication over simulated wireless links."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("semcom")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

@@ -1,0 +1,5 @@
+"""The ``semcom`` command line."""
+
+from semcom.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,33 @@
+"""Entry point of the ``semcom`` command: sub-commands register themselves here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import semcom
+from semcom.errors import SemcomError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semcom", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except SemcomError as err:
+        print(f"semcom: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

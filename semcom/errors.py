@@ -1,0 +1,17 @@
+"""Typed errors with messages a user can act on."""
+
+
+class SemcomError(Exception):
+    """Base class of every error semcom raises on purpose."""
+
+
+class ConfigError(SemcomError, ValueError):
+    """An invalid setting: unknown name, out-of-range parameter, malformed config."""
+
+
+class InputError(SemcomError, ValueError):
+    """Invalid data handed to a stage: wrong dtype or shape, empty or oversized payload, bad image."""
+
+
+class WeightsNotFoundError(SemcomError, FileNotFoundError):
+    """Model weights that are needed are not available locally."""
