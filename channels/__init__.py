@@ -5,9 +5,10 @@ All follow one SNR convention (:mod:`channels.snr`) and the :class:`channels.bas
 
 from channels.base import Channel, ChannelOutput
 from channels.registry import CHANNELS
-from channels import awgn, rayleigh  # noqa: F401  (register the models)
+from channels import awgn, rayleigh, tdl  # noqa: F401  (register the models)
 from channels.awgn import AWGNChannel
 from channels.rayleigh import RayleighBlockFading
+from channels.tdl import TDLOFDMChannel
 
 
 def make_channel(name: str, **options) -> Channel:
@@ -15,4 +16,4 @@ def make_channel(name: str, **options) -> Channel:
     return CHANNELS.create(name, **options)
 
 
-__all__ = ["Channel", "ChannelOutput", "CHANNELS", "AWGNChannel", "RayleighBlockFading", "make_channel"]
+__all__ = ["Channel", "ChannelOutput", "CHANNELS", "AWGNChannel", "RayleighBlockFading", "TDLOFDMChannel", "make_channel"]

@@ -15,3 +15,7 @@ class InputError(SemcomError, ValueError):
 
 class WeightsNotFoundError(SemcomError, FileNotFoundError):
     """Model weights that are needed are not available locally."""
+
+
+class CodecError(SemcomError, ValueError):
+    """A codec bitstream that cannot be decoded: corrupted, truncated, or not of the expected shape."""

@@ -6,13 +6,18 @@ import argparse
 import sys
 
 import semcom
+from knowledge_base.cli import add_kb_commands
+from semcom.cli import demo, link
 from semcom.errors import SemcomError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semcom", description=__doc__)
+    parser = argparse.ArgumentParser(prog="semcom", description="Generative semantic communication over simulated wireless links.")
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (demo, link):
+        module.add_commands(subparsers)
+    add_kb_commands(subparsers)
     return parser
 
 

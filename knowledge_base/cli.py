@@ -1,0 +1,224 @@
+"""``semcom kb ...``: create, inspect, export and import knowledge bases.
+
+Updates are signed with HMAC-SHA256. The key is read from ``--key-file`` (the file's bytes,
+surrounding whitespace stripped) or from the environment variable ``SEMCOM_KB_KEY`` (its UTF-8
+bytes, stripped); it must be at least 16 bytes long.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from typing import Any
+
+from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.store import EMPTY_VERSION, KnowledgeBase
+from knowledge_base.update import COMPRESSIONS, HmacSigner, HmacVerifier, apply_update, make_update, read_header
+
+DEFAULT_DB = "./semcom-kb.sqlite"
+KEY_ENV = "SEMCOM_KB_KEY"
+_EXPORT_SEQUENCE = "export_sequence"
+
+
+def add_kb_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``kb init|show|diff|export|import`` to an argparse sub-parsers object."""
+    kb = subparsers.add_parser("kb", help="manage the shared knowledge base", description=__doc__)
+    kb.set_defaults(run=lambda args: (kb.print_help(), 0)[1])
+    commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"knowledge base file (default {DEFAULT_DB})")
+    keyed = argparse.ArgumentParser(add_help=False)
+    keyed.add_argument("--key-file", metavar="FILE", help=f"HMAC key file (default: ${KEY_ENV})")
+
+    p = commands.add_parser("init", parents=[common], help="create an empty knowledge base")
+    p.set_defaults(run=_init)
+
+    p = commands.add_parser("show", parents=[common], help="list versions and the entries of one")
+    p.add_argument("version", nargs="?", help="version whose entries to list (default: the head)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_show)
+
+    p = commands.add_parser("diff", parents=[common], help="what changes version A into version B")
+    p.add_argument("a", help="version id, prefix, HEAD or EMPTY")
+    p.add_argument("b", help="version id, prefix, HEAD or EMPTY")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_diff)
+
+    p = commands.add_parser("export", parents=[common, keyed], help="write a signed update file")
+    p.add_argument("output", help="update file to write")
+    p.add_argument("--from", dest="from_version", default="EMPTY", help="version the receiver holds (default EMPTY)")
+    p.add_argument("--to", dest="to_version", default="HEAD", help="version to send (default HEAD)")
+    p.add_argument("--sequence", type=int, help="sequence number (default: one more than this store's last export)")
+    p.add_argument("--compression", default="zlib", choices=["auto", *COMPRESSIONS], help="default zlib")
+    p.set_defaults(run=_export)
+
+    p = commands.add_parser("import", parents=[common, keyed], help="check and apply a signed update file")
+    p.add_argument("input", help="update file to read")
+    p.add_argument(
+        "--last-sequence", type=int, help="last accepted sequence number (default: the one the store recorded)"
+    )
+    p.set_defaults(run=_import)
+    return kb
+
+
+def _open(args: argparse.Namespace) -> KnowledgeBase:
+    return KnowledgeBase(args.db, create=False)
+
+
+def _key(args: argparse.Namespace) -> bytes:
+    if args.key_file:
+        try:
+            with open(args.key_file, "rb") as f:
+                key = f.read().strip()
+        except OSError as err:
+            raise KnowledgeBaseError(f"cannot read key file {args.key_file!r}: {err.strerror}") from None
+    elif os.environ.get(KEY_ENV):
+        key = os.environ[KEY_ENV].strip().encode("utf-8")
+    else:
+        raise KnowledgeBaseError(f"no signing key: pass --key-file or set {KEY_ENV}")
+    if len(key) < 16:
+        raise KnowledgeBaseError(f"the key is {len(key)} bytes; it must be at least 16")
+    return key
+
+
+def _init(args: argparse.Namespace) -> int:
+    if os.path.exists(args.db):
+        raise KnowledgeBaseError(f"{args.db!r} already exists; pick another --db or remove it")
+    KnowledgeBase(args.db).close()
+    print(f"initialised an empty knowledge base at {args.db}")
+    return 0
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        head = kb.head
+        target = kb.resolve(args.version) if (args.version or head) else None
+        entries = kb.entries(target) if target else []
+        report: dict[str, Any] = {
+            "db": args.db,
+            "head": head,
+            "last_sequence": kb.last_sequence,
+            "versions": [
+                {
+                    "id": v.id,
+                    "parent": v.parent,
+                    "message": v.message,
+                    "created": v.created,
+                    "entries": v.num_entries,
+                    "head": v.id == head,
+                }
+                for v in kb.versions()
+            ],
+            "version": target,
+            "entries": [
+                {"kind": e.kind, "name": e.name, "sha256": e.sha256, "size": e.size, "meta": e.meta} for e in entries
+            ],
+        }
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    print(f"knowledge base {args.db}: {len(report['versions'])} version(s), head {head[:8] if head else 'none'}")
+    for v in report["versions"]:
+        mark = "*" if v["head"] else " "
+        print(f"{mark} {v['id'][:16]}  {_when(v['created'])}  {v['entries']:4d} entries  {v['message']}")
+    if target:
+        print(f"entries of {target[:16]}:")
+        for e in report["entries"]:
+            meta = json.dumps(e["meta"], sort_keys=True) if e["meta"] else ""
+            print(f"  {e['kind']}/{e['name']}  {e['size']} bytes  {e['sha256'][:12]}  {meta}".rstrip())
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        diff = kb.diff(kb.resolve(args.a), kb.resolve(args.b))
+    if args.json:
+        groups = {"added": diff.added, "removed": diff.removed, "changed": diff.changed}
+        out: dict[str, Any] = {"from": diff.from_version, "to": diff.to_version}
+        for label, group in groups.items():
+            out[label] = [
+                {
+                    "kind": c.kind,
+                    "name": c.name,
+                    "sha256": c.sha256,
+                    "meta": c.meta,
+                    "old_sha256": c.old_sha256,
+                    "old_meta": c.old_meta,
+                }
+                for c in group
+            ]
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return 0
+    print(f"diff {diff.from_version[:16]} -> {diff.to_version[:16]}: {len(diff)} change(s)")
+    for line in diff.lines():
+        print(f"  {line}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    key = _key(args)
+    with _open(args) as kb:
+        previous = kb._state(_EXPORT_SEQUENCE)
+        sequence = args.sequence if args.sequence is not None else int(previous or 0) + 1
+        from_version = None if args.from_version in ("EMPTY", "empty") else args.from_version
+        data = make_update(kb, from_version, args.to_version, sequence, HmacSigner(key), compression=args.compression)
+        try:
+            with open(args.output, "wb") as f:
+                f.write(data)
+        except OSError as err:
+            raise KnowledgeBaseError(f"cannot write {args.output!r}: {err.strerror}") from None
+        with kb._transaction():
+            kb._set_state(_EXPORT_SEQUENCE, str(max(sequence, int(previous or 0))))
+    header = read_header(data)
+    print(
+        f"wrote {args.output}: {len(data)} bytes, {header.from_version[:8]} -> {header.to_version[:8]}, "
+        f"sequence {sequence}"
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    key = _key(args)
+    try:
+        with open(args.input, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise KnowledgeBaseError(f"cannot read {args.input!r}: {err.strerror}") from None
+    with _open(args) as kb:
+        last = args.last_sequence if args.last_sequence is not None else kb.last_sequence
+        result = apply_update(kb, data, HmacVerifier(key), last)
+    before = (result.previous_head or EMPTY_VERSION)[:8]
+    print(
+        f"applied {args.input}: {before} -> {result.head[:8]} (+{result.added} -{result.removed} "
+        f"~{result.changed}), sequence {result.sequence}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``kb`` commands on their own (``python -m knowledge_base.cli kb show``)."""
+    from semcom.errors import SemcomError
+
+    parser = argparse.ArgumentParser(prog="semcom")
+    add_kb_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except SemcomError as err:
+        print(f"semcom: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

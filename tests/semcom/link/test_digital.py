@@ -1,0 +1,118 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from channels import AWGNChannel, CHANNELS
+from channels.base import ChannelOutput
+from semcom.errors import ConfigError, InputError
+from semcom.link.digital import MAX_PAYLOAD_BITS, DigitalLink
+from semcom.link.mcs import MCS_TABLE, select_mcs
+
+
+@pytest.mark.parametrize("mcs", MCS_TABLE, ids=str)
+def test_bytes_round_trip_at_high_snr_for_every_mcs(mcs):
+    payload = os.urandom(3000)
+    out = DigitalLink("awgn", mcs=mcs, code="ldpc", seed=0).transmit(payload, snr_db=40.0)
+    assert out.ok and out.data == payload
+    assert out.payload_bits == 8 * len(payload)
+    assert out.coded_bits >= out.payload_bits / mcs.code_rate
+    assert out.channel_uses == out.coded_bits // mcs.bits_per_symbol
+    assert out.mcs == mcs
+
+
+@pytest.mark.parametrize("code", ["polar", "none", "auto"])
+def test_short_payloads_round_trip(code):
+    payload = b"a red door on a stone wall"
+    out = DigitalLink("rayleigh", mcs=2, code=code, seed=0).transmit(payload, snr_db=45.0)
+    assert out.data == payload and out.ok
+    if code == "auto":
+        assert out.code == "polar"
+
+
+class _OneBadRow(AWGNChannel):
+    """A channel that wipes out the second code block and leaves the others clean."""
+
+    name = "one-bad-row"
+
+    def _propagate(self, x, no, snr_db, gen):
+        out = super()._propagate(x, no, snr_db, gen)
+        symbols = out.symbols.clone()
+        symbols[1] = -symbols[1]
+        return ChannelOutput(symbols, out.noise_var, out.bias, out.gain, out.channel_uses, out.snr_db)
+
+
+def test_corrupted_block_is_flagged_and_never_passed_on():
+    payload = os.urandom(1500)  # three LDPC blocks
+    link = DigitalLink(_OneBadRow(seed=0), mcs=3, code="ldpc")
+    out = link.transmit(payload, snr_db=30.0)
+    assert out.num_blocks == 3
+    assert out.block_ok.tolist() == [True, False, True]
+    start, stop = out.block_ranges[1]
+    sent = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
+    assert not out.bits[start:stop].any()  # erased, not garbage
+    assert np.array_equal(out.bits[:start], sent[:start]) and np.array_equal(out.bits[stop:], sent[stop:])
+    assert not out.ok
+
+
+def test_no_failed_block_passes_as_good_at_low_snr():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, 2024 * 40, dtype=np.uint8)
+    out = DigitalLink("awgn", mcs=5, code="ldpc", seed=4).transmit_bits(bits, snr_db=4.0)
+    assert 0 < out.block_ok.sum() < out.num_blocks  # some pass, some fail
+    for ok, (start, stop) in zip(out.block_ok, out.block_ranges):
+        if ok:
+            assert np.array_equal(out.bits[start:stop], bits[start:stop])
+        else:
+            assert not out.bits[start:stop].any()
+
+
+def test_link_adaptation_picks_higher_mcs_at_higher_snr():
+    chosen = [select_mcs(snr, "awgn") for snr in (-2.0, 3.0, 10.0, 25.0)]
+    rates = [m.spectral_efficiency for m in chosen if m is not None]
+    assert rates == sorted(rates) and len(set(rates)) >= 3
+    assert select_mcs(-20.0, "awgn") is None
+    out = DigitalLink("awgn", seed=0).transmit(b"x" * 100, snr_db=-20.0)
+    assert out.below_threshold and out.mcs == MCS_TABLE[0]
+
+
+def test_accounting_with_pilots():
+    link = DigitalLink("rayleigh", mcs=0, code="ldpc", seed=0, csi="pilot", num_pilots=2, block_length=32)
+    out = link.transmit(os.urandom(200), snr_db=20.0)
+    symbols = out.coded_bits // 2
+    assert out.channel_uses == symbols + 2 * -(-symbols // 32)
+
+
+def test_seeded_link_repeats():
+    payload = os.urandom(600)
+    a = DigitalLink("rayleigh", mcs=4, code="ldpc", seed=9).transmit(payload, 6.0)
+    b = DigitalLink("rayleigh", mcs=4, code="ldpc", seed=9).transmit(payload, 6.0)
+    c = DigitalLink("rayleigh", mcs=4, code="ldpc", seed=10).transmit(payload, 6.0)
+    assert np.array_equal(a.raw_bits, b.raw_bits)
+    assert not np.array_equal(a.raw_bits, c.raw_bits)
+
+
+def test_bad_input_is_named():
+    link = DigitalLink("awgn", mcs=0)
+    with pytest.raises(InputError, match="empty"):
+        link.transmit(b"", 10.0)
+    with pytest.raises(InputError, match="bytes"):
+        link.transmit("text", 10.0)
+    with pytest.raises(InputError, match="finite"):
+        link.transmit(b"abc", float("nan"))
+    with pytest.raises(InputError, match="finite"):
+        link.transmit(b"abc", float("inf"))
+    with pytest.raises(InputError, match="maximum"):
+        link.transmit_bits(np.zeros(MAX_PAYLOAD_BITS + 1, dtype=np.uint8), 10.0)
+    with pytest.raises(InputError, match="one-dimensional"):
+        link.transmit_bits(np.zeros((2, 8), dtype=np.uint8), 10.0)
+    with pytest.raises(InputError, match="only 0 and 1"):
+        link.transmit_bits(np.array([0, 2, 1]), 10.0)
+    with pytest.raises(ConfigError, match="unknown channel code"):
+        DigitalLink("awgn", code="turbo")
+    with pytest.raises(ConfigError, match="MCS index"):
+        DigitalLink("awgn", mcs=99)
+    with pytest.raises(ConfigError, match="unknown channel"):
+        DigitalLink("optical")
+    assert "one-bad-row" not in CHANNELS
