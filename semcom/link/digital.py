@@ -70,6 +70,18 @@ class Transmission:
         return np.packbits(self.bits).tobytes()[: math.ceil(self.payload_bits / 8)]
 
 
+@dataclass(frozen=True)
+class LinkPlan:
+    """The cost of a payload before it is sent: MCS, code, blocks, coded bits, channel uses."""
+
+    mcs: MCS
+    code: str
+    num_blocks: int
+    coded_bits: int
+    channel_uses: int
+    below_threshold: bool
+
+
 def bytes_to_bits(payload: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
 
@@ -82,6 +94,7 @@ class DigitalLink:
     code:     ``ldpc``, ``polar`` (short payloads), ``none`` (uncoded, CRC kept), or ``auto``
               (polar when the payload fits one polar block, else LDPC).
     num_iter: maximum LDPC belief-propagation iterations (early stopping ends most sooner).
+    snr_margin_db: link adaptation picks the MCS for ``snr_db - snr_margin_db`` (a back-off).
 
     >>> link = DigitalLink("awgn", mcs=0, seed=1)
     >>> link.transmit(b"hello", snr_db=10.0).data
@@ -95,6 +108,7 @@ class DigitalLink:
         code: str = "auto",
         target_bler: float = 0.1,
         num_iter: int = 20,
+        snr_margin_db: float = 0.0,
         seed: int | None = None,
         **channel_options,
     ):
@@ -112,6 +126,7 @@ class DigitalLink:
         self.code = code
         self.target_bler = target_bler
         self.num_iter = num_iter
+        self.snr_margin_db = snr_margin_db
         self._blocks: dict[tuple, tuple] = {}
 
     # ----------------------------------------------------------------------------------- public
@@ -159,6 +174,31 @@ class DigitalLink:
             below_threshold=below, decoder_iterations=iters,
         )
 
+    def plan(self, num_bits: int, snr_db: float) -> LinkPlan:
+        """What sending ``num_bits`` at ``snr_db`` would cost, without sending anything."""
+        check_snr_db(snr_db)
+        if num_bits < 1:
+            raise InputError("payload is empty: nothing to send")
+        mcs, below = self._choose_mcs(float(snr_db))
+        code = self.resolve_code(num_bits, mcs)
+        ranges = self.segment(num_bits, mcs, code)
+        k = ranges[0][1] - ranges[0][0]
+        n = self.codeword_length(k + (POLAR_CRC_BITS if code == "polar" else CRC_BITS), mcs, code)
+        uses = self.channel.channel_uses(n // mcs.bits_per_symbol) * len(ranges)
+        return LinkPlan(mcs, code, len(ranges), n * len(ranges), uses, below)
+
+    def max_payload_bits(self, channel_uses: int, snr_db: float) -> int:
+        """Payload bits that fit in ``channel_uses`` at ``snr_db`` (0 if none), by bisection on :meth:`plan`."""
+        mcs, _ = self._choose_mcs(float(snr_db))
+        low, high = 0, max(1, int(channel_uses * mcs.spectral_efficiency) + 1)
+        while low < high:  # cost grows with payload size: largest size that fits
+            mid = (low + high + 1) // 2
+            if self.plan(mid, snr_db).channel_uses <= channel_uses:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
     def resolve_code(self, num_bits: int, mcs: MCS) -> str:
         """The code used for a payload of ``num_bits`` (resolves ``auto``)."""
         if self.code != "auto":
@@ -189,7 +229,7 @@ class DigitalLink:
     def _choose_mcs(self, snr_db: float) -> tuple[MCS, bool]:
         if self.mcs is not None:
             return self.mcs, False
-        chosen = select_mcs(snr_db, self.channel_name, self.target_bler)
+        chosen = select_mcs(snr_db - self.snr_margin_db, self.channel_name, self.target_bler)
         return (MCS_TABLE[0], True) if chosen is None else (chosen, False)
 
     @staticmethod
