@@ -1,0 +1,138 @@
+"""Bits per prompt of the lossless text codec: Kodak reference captions and held-out Flickr8k.
+
+    .venv/bin/python experiments/text_codec_bits.py [--data DIR] [--order 3] [--holdout 0.05]
+
+The knowledge base (vocabulary + n-gram model) is built from Flickr8k captions only. Held-out
+figures come from a model built without the held-out images (5 % by default, chosen by a hash
+of the image id); Kodak figures from the model built on all of Flickr8k. The Kodak captions are
+used for evaluation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from semcom.semantic import (
+    TEXT_CODECS,
+    TextCodec,
+    UnigramTextCodec,
+    build_flickr8k_codec,
+    default_data_dir,
+    flickr8k_split,
+    normalize_prompt,
+)
+from semcom.semantic.text_codec import corpus_tokens, detokenize, general_english_counts
+
+
+def _bits(codec: TextCodec, prompts: list[str]) -> np.ndarray:
+    return np.array([codec.encode(p).num_bits for p in prompts], dtype=np.int64)
+
+
+def _row(name: str, bits: np.ndarray) -> str:
+    return f"  {name:<44s} mean {bits.mean():7.2f}  max {bits.max():4d}  min {bits.min():4d}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (default: $SEMCOM_DATA or ../shared/data)")
+    parser.add_argument("--order", type=int, default=3, help="word n-gram order (default 3)")
+    parser.add_argument("--holdout", type=float, default=0.05, help="share of Flickr8k images held out")
+    parser.add_argument("--no-cache", action="store_true", help="build the models even if cached")
+    parser.add_argument("--general-english", action="store_true", help="also try a vocabulary widened with wordfreq")
+    parser.add_argument("--per-caption", action="store_true", help="print the bits of every Kodak caption")
+    parser.add_argument("--json", default=None, help="write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    data = Path(args.data)
+    kodak_file = data / "kodak" / "captions.json"
+    images = json.loads(kodak_file.read_text())["images"]
+    kodak = [images[k]["caption"] for k in sorted(images)]
+    out: dict = {"data": str(data), "order": args.order}
+
+    # the knowledge base, built from all of Flickr8k (cache bypassed to time the build)
+    t0 = time.perf_counter()
+    codec = build_flickr8k_codec(data, order=args.order, cache=False)
+    build_s = time.perf_counter() - t0
+    blob = codec.to_bytes()
+    t0 = time.perf_counter()
+    loaded = TextCodec.from_bytes(blob)
+    load_s = time.perf_counter() - t0
+    assert loaded.kb_version == codec.kb_version
+    info = codec.describe()
+    print(f"knowledge base: Flickr8k, {info['vocab_size']} symbols, order {info['order']}, char order {info['char_order']}")
+    print(f"  n-grams per order: {info['ngrams']}")
+    print(f"  build {build_s:.2f} s, blob {len(blob)} bytes ({len(blob) / 1024:.0f} KiB), load from blob {load_s:.2f} s")
+    print(f"  kb_version tag {codec.kb_version} ({codec.version_bits} bits), check bits {codec.check_bits}")
+    out.update(build_s=build_s, load_s=load_s, blob_bytes=len(blob), vocab=info["vocab_size"], ngrams=info["ngrams"])
+
+    # Kodak
+    encs = [codec.encode(c) for c in kodak]
+    for c, e in zip(kodak, encs):
+        d = codec.decode(e.bits)
+        if not (d.ok and d.text == normalize_prompt(c)):
+            raise SystemExit(f"round trip failed on {c!r}: {d}")
+    kb = np.array([e.num_bits for e in encs])
+    words = np.array([len(c.split()) for c in kodak])
+    t0 = time.perf_counter()
+    for _ in range(3):
+        encs = [codec.encode(c) for c in kodak]
+    enc_ms = (time.perf_counter() - t0) / (3 * len(kodak)) * 1e3
+    t0 = time.perf_counter()
+    for _ in range(3):
+        for e in encs:
+            codec.decode(e.bits)
+    dec_ms = (time.perf_counter() - t0) / (3 * len(kodak)) * 1e3
+    print(f"\nKodak reference captions ({len(kodak)}, {words.mean():.1f} words on average), header included:")
+    print(_row(f"ngram (order {args.order})", kb))
+    print(f"  {'':44s} payload {np.mean([e.payload_bits for e in encs]):.2f}, header {encs[0].header_bits}, "
+          f"{kb.sum() / words.sum():.2f} bits/word, {sum(e.num_escapes for e in encs)} words spelled")
+    print(f"  encode {enc_ms:.2f} ms, decode {dec_ms:.2f} ms per caption")
+    out.update(kodak_mean=float(kb.mean()), kodak_max=int(kb.max()), encode_ms=enc_ms, decode_ms=dec_ms)
+    if args.per_caption:
+        for c, e in zip(kodak, encs):
+            print(f"    {e.num_bits:4d}  {c}")
+
+    uni = TEXT_CODECS.create("unigram", data_dir=data)
+    ub = _bits(uni, kodak)
+    print(_row("unigram of Flickr8k (baseline)", ub))
+    out.update(kodak_unigram_flickr_mean=float(ub.mean()))
+    try:
+        counts = general_english_counts(50000)
+    except Exception as err:  # noqa: BLE001 - the optional package may be missing
+        counts = None
+        print(f"  (general-English unigram baseline skipped: {err})")
+    if counts is not None:
+        ge = UnigramTextCodec.from_word_counts(counts)
+        gb = _bits(ge, kodak)
+        print(_row("unigram of general English (wordfreq 50k)", gb))
+        out.update(kodak_unigram_english_mean=float(gb.mean()))
+        if args.general_english:
+            wide = build_flickr8k_codec(data, order=args.order, general_words=counts, cache=not args.no_cache)
+            wb = _bits(wide, kodak)
+            print(_row("ngram + wordfreq vocabulary", wb))
+            out.update(kodak_ngram_wordfreq_mean=float(wb.mean()))
+
+    # held-out Flickr8k
+    train, held = flickr8k_split(data, args.holdout)
+    held_prompts = [detokenize(corpus_tokens(c)) for c in held]
+    tuned = build_flickr8k_codec(data, order=args.order, holdout=args.holdout, cache=not args.no_cache)
+    hb = _bits(tuned, held_prompts)
+    hw = np.array([len(p.split()) for p in held_prompts])
+    print(f"\nheld-out Flickr8k ({len(held_prompts)} captions of {args.holdout:.0%} of the images, final '.' dropped, "
+          f"{hw.mean():.1f} words on average), model built without them:")
+    print(_row(f"ngram (order {args.order})", hb))
+    out.update(heldout_mean=float(hb.mean()), heldout_max=int(hb.max()), heldout_captions=len(held_prompts))
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
