@@ -1,0 +1,182 @@
+"""``semcom train jscc``: the command line of :mod:`semcom.jscc.train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from semcom.errors import ConfigError
+from semcom.jscc.data import default_data_root
+from semcom.jscc.model import parse_cbr
+
+
+def _fraction(text: str) -> str:
+    try:
+        return str(parse_cbr(text))
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"channel options are KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _subparsers_of(parser: argparse.ArgumentParser, dest: str):
+    for action in parser._actions:  # argparse offers no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=dest, metavar="WHAT")
+
+
+def _train_group(subparsers) -> argparse._SubParsersAction:
+    """The sub-commands of ``train`` (created here, or shared with other packages' trainers)."""
+    if "train" in subparsers.choices:
+        train = subparsers.choices["train"]
+    else:
+        train = subparsers.add_parser("train", help="train a learned model", description="Train a learned model.")
+        train.set_defaults(run=lambda args: (train.print_help(), 0)[1])
+    return _subparsers_of(train, "train_what")
+
+
+def add_commands(subparsers) -> None:
+    """Add ``train jscc`` to the ``semcom`` command's sub-parsers."""
+    parser = _train_group(subparsers).add_parser(
+        "jscc",
+        help="train an SNR-adaptive deep JSCC image model",
+        description="Train an SNR-adaptive deep JSCC image model (see semcom.jscc.train).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    root = default_data_root()
+    parser.add_argument("--data", default=str(root / "bsds500" / "train"), help="folder of training images")
+    parser.add_argument(
+        "--val", default=str(root / "bsds500" / "val"), help="folder of validation images ('' for none)"
+    )
+    parser.add_argument("--cbr", type=_fraction, default="1/16", help="channel bandwidth ratio, e.g. 1/16 or 0.0625")
+    parser.add_argument("--channel", default="awgn", help="channel model: awgn, rayleigh, ...")
+    parser.add_argument(
+        "--channel-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+        help="channel option, repeatable (e.g. equalizer=mmse, block_length=64)",
+    )
+    parser.add_argument("--widths", type=_ints, default=None, help="stage widths, e.g. 32,64,128,192")
+    parser.add_argument("--blocks", type=_ints, default=None, help="residual blocks per stage, e.g. 0,1,2,2")
+    parser.add_argument("--no-linear-skip", action="store_true", help="no linear 16x16-patch path (ablation)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (schedule length)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget; the schedule anneals to it")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=128, help="square crop side (multiple of 16)")
+    parser.add_argument("--crop-final", type=int, default=None, help="crop side of the final phase")
+    parser.add_argument("--final-frac", type=float, default=0.25, help="fraction of the run at --crop-final")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
+    parser.add_argument("--min-lr-frac", type=float, default=0.02, help="final LR as a fraction of --lr")
+    parser.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    parser.add_argument("--grad-clip", type=float, default=1.0)
+    parser.add_argument("--snr-range", type=_floats, default=(0.0, 20.0), help="training SNR range, dB")
+    parser.add_argument("--val-every", type=int, default=250)
+    parser.add_argument("--val-images", type=int, default=32, help="validation images used during training")
+    parser.add_argument("--val-snrs", type=_floats, default=(1.0, 10.0, 19.0))
+    parser.add_argument("--no-final-eval", action="store_true", help="skip the full-image validation at the end")
+    parser.add_argument("--ckpt-every", type=int, default=500)
+    parser.add_argument("--init", default=None, help="checkpoint to start from (weights of matching shape)")
+    parser.add_argument("--out", required=True, help="checkpoint folder (model.safetensors + config.json)")
+    parser.add_argument("--state-dir", default=None, help="resume state and CSV log (default results/jscc/<out>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --state-dir")
+    parser.add_argument(
+        "--stop-at-step", type=int, default=None, help="pause (save state) at this step; --resume goes on"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from semcom.jscc.model import JSCCConfig
+    from semcom.jscc.train import TrainOptions, train
+
+    if len(args.snr_range) != 2:
+        raise ConfigError(f"--snr-range takes two numbers (min,max), got {args.snr_range}")
+    opts = TrainOptions(
+        data=args.data,
+        val=args.val or None,
+        out=args.out,
+        cbr=args.cbr,
+        channel=args.channel,
+        channel_options=dict(args.channel_option),
+        widths=args.widths or JSCCConfig.widths,
+        blocks=args.blocks or JSCCConfig.blocks,
+        linear_skip=not args.no_linear_skip,
+        steps=args.steps,
+        minutes=args.minutes,
+        batch=args.batch,
+        crop=args.crop,
+        crop_final=args.crop_final,
+        final_frac=args.final_frac,
+        lr=args.lr,
+        min_lr_frac=args.min_lr_frac,
+        warmup=args.warmup,
+        grad_clip=args.grad_clip,
+        snr_min=args.snr_range[0],
+        snr_max=args.snr_range[1],
+        val_every=args.val_every,
+        val_images=args.val_images,
+        val_snrs=args.val_snrs,
+        final_eval=not args.no_final_eval,
+        ckpt_every=args.ckpt_every,
+        state_dir=args.state_dir,
+        resume=args.resume,
+        init=args.init,
+        seed=args.seed,
+        stop_at_step=args.stop_at_step,
+        threads=args.threads,
+        progress=not args.no_progress,
+        command=shlex.join(["semcom", *sys.argv[1:]]) if sys.argv else None,
+    )
+    train(opts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry: ``python -m semcom.jscc.cli train jscc ...`` (same flags as ``semcom train jscc``).
+
+    It builds its own small parser, so long training runs do not depend on the rest of the CLI.
+    """
+    from semcom.errors import SemcomError
+
+    parser = argparse.ArgumentParser(prog="semcom", description="semcom: JSCC training commands")
+    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except SemcomError as err:
+        print(f"semcom: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

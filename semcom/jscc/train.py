@@ -1,0 +1,409 @@
+"""Training of SNR-adaptive deep JSCC models on a CPU (or whatever device torch gives).
+
+Recipe: random square crops with horizontal flips from a folder decoded into memory once;
+per-sample SNR uniform in [snr_min, snr_max] dB; MSE loss; Adam with linear warm-up and a
+cosine decay; gradient-norm clipping; optionally larger crops (with a proportionally smaller
+batch) for the last part of the run. The schedule follows *progress*, the larger of
+``step / steps`` and ``elapsed / minutes``, so a run with a time budget anneals fully and stops
+cleanly when the budget is spent, writing its checkpoint.
+
+Outputs
+-------
+``--out DIR``        the small checkpoint (``model.safetensors`` float16 + ``config.json``), rewritten
+                     every ``ckpt_every`` steps and at the end; metrics on the validation set go in
+                     the card.
+``--state-dir DIR``  resume state (float32 weights, optimiser, schedule, step, elapsed time, RNG
+                     states) and the CSV log; default ``results/jscc/<out name>/`` (git-ignored).
+                     ``--resume`` continues from it after an interruption (SIGINT/SIGTERM save it).
+
+Commands that produced the shipped checkpoints: ``experiments/train_jscc.sh`` (run from the
+repository root with ``OMP_WAIT_POLICY=PASSIVE``; spinning OpenMP threads waste most of a shared
+CPU). The first, from scratch::
+
+    semcom train jscc --data $D/bsds500/train --val $D/bsds500/val --cbr 1/16 --channel awgn \
+        --minutes 70 --batch 8 --crop 128 --crop-final 256 --final-frac 0.25 --lr 2e-3 --warmup 200 \
+        --seed 0 --out semcom/jscc/checkpoints/jscc-awgn-cbr1-16 --state-dir /tmp/jscc_state/jscc-awgn-cbr1-16
+
+The CBR 1/48 and Rayleigh models are fine-tuned from it for 15 minutes with ``--init`` (only
+the bottleneck convs and the linear patch path are re-initialised for 1/48; nothing for
+Rayleigh), ``--lr 1e-3 --warmup 50``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semcom.errors import ConfigError, InputError
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
+from semcom.jscc.data import CropSampler, center_crop, load_images, to_float
+from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters, psnr
+
+STATE_FILE = "state.pt"
+LOG_FILE = "train_log.csv"
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run needs; ``semcom train jscc`` maps its flags onto these fields."""
+
+    data: str
+    out: str
+    val: str | None = None
+    cbr: str = "1/16"
+    channel: str = "awgn"
+    channel_options: dict = field(default_factory=dict)
+    widths: tuple[int, ...] = JSCCConfig.widths
+    blocks: tuple[int, ...] = JSCCConfig.blocks
+    linear_skip: bool = True
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int = 8
+    crop: int = 128
+    crop_final: int | None = None
+    final_frac: float = 0.25
+    lr: float = 2e-3
+    min_lr_frac: float = 0.02
+    warmup: int = 200
+    grad_clip: float = 1.0
+    snr_min: float = 0.0
+    snr_max: float = 20.0
+    val_every: int = 250
+    val_images: int = 32
+    val_crop: int = 256
+    val_snrs: tuple[float, ...] = (1.0, 10.0, 19.0)
+    final_eval_snrs: tuple[float, ...] = (1.0, 4.0, 7.0, 10.0, 13.0)
+    final_eval: bool = True
+    ckpt_every: int = 500
+    log_every: int = 25
+    state_dir: str | None = None
+    resume: bool = False
+    init: str | None = None
+    seed: int = 0
+    threads: int | None = 2
+    max_train_images: int | None = None
+    stop_at_step: int | None = None
+    progress: bool = True
+    command: str | None = None
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ConfigError("give a number of steps (--steps) or a time budget (--minutes), or both")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        if self.batch < 1 or self.crop < 16 or self.crop % 16:
+            raise ConfigError(f"batch must be >= 1 and crop a multiple of 16 (>= 16), got {self.batch}, {self.crop}")
+        if self.crop_final is not None and (self.crop_final < 16 or self.crop_final % 16):
+            raise ConfigError(f"crop-final must be a multiple of 16, got {self.crop_final}")
+        if not 0 <= self.final_frac <= 1:
+            raise ConfigError(f"final-frac must be in [0, 1], got {self.final_frac}")
+        if not self.lr > 0 or not 0 <= self.min_lr_frac <= 1:
+            raise ConfigError(f"bad learning rate {self.lr} / min_lr_frac {self.min_lr_frac}")
+        if not self.snr_min <= self.snr_max:
+            raise ConfigError(f"snr range [{self.snr_min}, {self.snr_max}] is empty")
+
+    def model_config(self) -> JSCCConfig:
+        return JSCCConfig(
+            widths=tuple(self.widths),
+            blocks=tuple(self.blocks),
+            linear_skip=self.linear_skip,
+            cbr=self.cbr,
+            channel=self.channel,
+            channel_options=dict(self.channel_options),
+            snr_range_db=(self.snr_min, self.snr_max),
+        )
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir)
+        return Path("results") / "jscc" / Path(self.out).resolve().name
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def progress(opts: TrainOptions, step: int, elapsed_s: float) -> float:
+    """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
+    p = 0.0
+    if opts.steps:
+        p = max(p, step / opts.steps)
+    if opts.minutes:
+        p = max(p, elapsed_s / (60.0 * opts.minutes))
+    return min(p, 1.0)
+
+
+def learning_rate(opts: TrainOptions, step: int, p: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_frac * lr`` at p = 1."""
+    warm = min(1.0, (step + 1) / max(1, opts.warmup))
+    cosine = opts.min_lr_frac + (1 - opts.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p))
+    return opts.lr * warm * cosine
+
+
+def crop_and_batch(opts: TrainOptions, p: float) -> tuple[int, int]:
+    """Crop size and batch size at progress p (the final phase keeps pixels per batch constant)."""
+    if opts.crop_final and p >= 1.0 - opts.final_frac:
+        c = opts.crop_final
+        return c, max(1, round(opts.batch * opts.crop**2 / c**2))
+    return opts.crop, opts.batch
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate_psnr(
+    model: JSCCModel,
+    images: list[torch.Tensor],
+    snrs: tuple[float, ...] | list[float],
+    seed: int = 1234,
+    batch: int = 8,
+) -> dict[float, float]:
+    """Mean PSNR (dB) over ``images`` (uint8 or float [3, H, W]) at each SNR, with seeded noise.
+
+    Images of equal size are batched; the noise of each SNR comes from its own seeded generator,
+    so the figures are reproducible and comparable between checkpoints.
+    """
+    was_training = model.training
+    model.eval()
+    groups: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for im in images:
+        groups.setdefault(tuple(im.shape[1:]), []).append(im)
+    results = {}
+    for snr in snrs:
+        gen = torch.Generator().manual_seed(seed + int(round(10 * snr)))
+        total, count = 0.0, 0
+        for group in groups.values():
+            for i in range(0, len(group), batch):
+                x = torch.stack(group[i : i + batch])
+                x = to_float(x) if x.dtype == torch.uint8 else x.float()
+                x = x.contiguous(memory_format=torch.channels_last)
+                rec = model(x, float(snr), generator=gen).reconstruction
+                total += float(psnr(rec, x).sum())
+                count += x.shape[0]
+        results[float(snr)] = total / max(count, 1)
+    model.train(was_training)
+    return results
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def _rng_state(sampler_gen, noise_gen) -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "sampler": sampler_gen.get_state(),
+        "noise": noise_gen.get_state(),
+    }
+
+
+def _set_rng_state(state: dict, sampler_gen, noise_gen) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    sampler_gen.set_state(state["sampler"])
+    noise_gen.set_state(state["noise"])
+
+
+def _init_from(model: JSCCModel, name_or_path: str) -> list[str]:
+    """Copy every weight whose shape matches from a checkpoint; returns the names left fresh."""
+    src = load_checkpoint(name_or_path).state_dict()
+    own = model.state_dict()
+    fresh = []
+    for k, v in own.items():
+        if k in src and src[k].shape == v.shape:
+            own[k] = src[k].to(v.dtype)
+        else:
+            fresh.append(k)
+    model.load_state_dict(own)
+    return fresh
+
+
+class _StopFlag:
+    def __init__(self):
+        self.stop = False
+        self.signal = None
+
+    def __call__(self, signum, frame):
+        self.stop, self.signal = True, signum
+
+
+def train(opts: TrainOptions) -> dict:
+    """Run (or resume) a training run; returns a summary dict (steps, elapsed, metrics, paths)."""
+    if opts.threads:
+        torch.set_num_threads(int(opts.threads))
+    torch.set_float32_matmul_precision("high")
+    torch.manual_seed(opts.seed)
+    random.seed(opts.seed)
+    np.random.seed(opts.seed)
+    out_dir, state_dir = Path(opts.out), opts.resolved_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_path, log_path = state_dir / STATE_FILE, state_dir / LOG_FILE
+
+    train_images = load_images(opts.data, opts.max_train_images)
+    val_images = []
+    if opts.val:
+        val_images = [center_crop(im, opts.val_crop) for im in load_images(opts.val, opts.val_images)]
+    sampler_gen = torch.Generator().manual_seed(opts.seed)
+    noise_gen = torch.Generator().manual_seed(opts.seed + 1)
+    sampler = CropSampler(train_images, sampler_gen)
+
+    state = None
+    if opts.resume:
+        if not state_path.is_file():
+            raise InputError(f"--resume: no training state at {state_path} (use the same --out / --state-dir)")
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        config = JSCCConfig.from_dict(state["config"])
+    else:
+        config = opts.model_config()
+    model = JSCCModel(config, seed=opts.seed)
+    fresh = []
+    if state is not None:
+        model.load_state_dict(state["model"])
+    elif opts.init:
+        fresh = _init_from(model, opts.init)
+    model = model.to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    step, elapsed_before, best = 0, 0.0, {}
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
+        _set_rng_state(state["rng"], sampler_gen, noise_gen)
+        best = state.get("last_val", {})
+
+    val_cols = [f"val_psnr_{s:g}dB" for s in opts.val_snrs]
+    new_log = not (opts.resume and log_path.is_file())
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    writer = csv.writer(log_file)
+    if new_log:
+        writer.writerow(["step", "elapsed_s", "lr", "crop", "batch", "loss", "train_psnr", *val_cols])
+
+    def card_training(done_steps, elapsed):
+        info = {k: v for k, v in asdict(opts).items() if k not in ("progress", "resume", "state_dir")}
+        info.update(steps_done=done_steps, elapsed_s=round(elapsed, 1), init_fresh_weights=fresh or None)
+        return info
+
+    def save_all(elapsed, metrics=None):
+        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics=metrics or {"val_crops": best})
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed_s": elapsed,
+            "rng": _rng_state(sampler_gen, noise_gen),
+            "config": config.to_dict(),
+            "options": asdict(opts),
+            "last_val": best,
+        }
+        tmp = state_path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, state_path)
+
+    flag = _StopFlag()
+    old_handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old_handlers[sig] = signal.signal(sig, flag)
+        except ValueError:  # not in the main thread
+            pass
+
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=opts.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    print(
+        f"jscc train: {count_parameters(model) / 1e6:.2f} M parameters, CBR {config.cbr} "
+        f"(C = {config.bottleneck}), channel {config.channel} {config.channel_options or ''}, "
+        f"{len(train_images)} training images, step {step}, checkpoint -> {out_dir}, state -> {state_dir}",
+        file=sys.stderr,
+    )
+    t0 = time.time()
+    run_loss, run_psnr, run_n = 0.0, 0.0, 0
+    try:
+        while True:
+            elapsed = elapsed_before + time.time() - t0
+            p = progress(opts, step, elapsed)
+            if p >= 1.0 or flag.stop or (opts.stop_at_step is not None and step >= opts.stop_at_step):
+                break
+            lr = learning_rate(opts, step, p)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            crop, batch = crop_and_batch(opts, p)
+            x = sampler.batch(batch, crop).contiguous(memory_format=torch.channels_last)
+            snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen)
+            rec = model(x, snr, generator=noise_gen).reconstruction
+            loss = F.mse_loss(rec, x)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if opts.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+            optimizer.step()
+            step += 1
+            run_loss += loss.item()
+            run_psnr += float(psnr(rec.detach(), x).mean())
+            run_n += 1
+
+            val_row = [""] * len(val_cols)
+            if val_images and opts.val_every and step % opts.val_every == 0:
+                best = evaluate_psnr(model, val_images, opts.val_snrs)
+                val_row = [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
+            if step % opts.log_every == 0 or any(val_row):
+                writer.writerow(
+                    [step, f"{elapsed:.1f}", f"{lr:.3e}", crop, batch, f"{run_loss / max(run_n, 1):.6f}",
+                     f"{run_psnr / max(run_n, 1):.3f}", *val_row]
+                )
+                log_file.flush()
+                if bar is not None:
+                    post = {"loss": f"{run_loss / max(run_n, 1):.5f}", "psnr": f"{run_psnr / max(run_n, 1):.2f}"}
+                    if best:
+                        post["val"] = "/".join(f"{v:.2f}" for v in best.values())
+                    post["lr"] = f"{lr:.1e}"
+                    bar.set_postfix(post, refresh=False)
+                run_loss, run_psnr, run_n = 0.0, 0.0, 0
+            if bar is not None:
+                bar.update(1)
+            if opts.ckpt_every and step % opts.ckpt_every == 0:
+                save_all(elapsed_before + time.time() - t0)
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        if bar is not None:
+            bar.close()
+    elapsed = elapsed_before + time.time() - t0
+    interrupted = flag.stop or progress(opts, step, elapsed) < 1.0
+    if val_images:
+        best = evaluate_psnr(model, val_images, opts.val_snrs)
+        writer.writerow([step, f"{elapsed:.1f}", "", "", "", "", "", *[f"{best[float(s)]:.3f}" for s in opts.val_snrs]])
+    log_file.close()
+    save_all(elapsed)
+    metrics = {"val_crops": best}
+    if opts.final_eval and opts.val and not interrupted:
+        full = evaluate_psnr(model, load_images(opts.val), opts.final_eval_snrs, batch=4)
+        metrics["val_full_images"] = {"folder": str(opts.val), "psnr_db": full}
+        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics=metrics)
+    summary = {
+        "steps": step,
+        "elapsed_s": elapsed,
+        "interrupted": interrupted,
+        "metrics": metrics,
+        "checkpoint": str(out_dir),
+        "state": str(state_path),
+        "log": str(log_path),
+    }
+    print(f"jscc train: {'interrupted' if interrupted else 'done'} at step {step}; metrics {metrics}", file=sys.stderr)
+    return summary

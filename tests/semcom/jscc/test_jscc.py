@@ -1,0 +1,269 @@
+"""Fast tests of the deep JSCC package (tiny models, small images)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.jscc import (
+    JSCCConfig,
+    JSCCModel,
+    bottleneck_channels,
+    load_checkpoint,
+    read_card,
+    save_checkpoint,
+)
+from semcom.jscc.cli import add_commands
+from semcom.jscc.train import TrainOptions, train
+from semcom.link.analog import AnalogLink
+
+TINY = dict(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 1))
+
+
+def tiny(cbr="1/16", **kw) -> JSCCModel:
+    torch.manual_seed(0)
+    return JSCCModel(JSCCConfig(cbr=cbr, **TINY, **kw), seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (16, 16), (5, 70), (64, 48)])
+def test_output_has_the_input_shape_and_range(size):
+    x = torch.rand(2, 3, *size)
+    out = tiny()(x, 10.0)
+    assert out.reconstruction.shape == x.shape
+    assert out.reconstruction.min() >= 0 and out.reconstruction.max() <= 1
+
+
+def test_without_linear_skip():
+    model = tiny(linear_skip=False)
+    assert model.skip_encoder is None
+    assert model(torch.rand(1, 3, 20, 20), 3.0).reconstruction.shape == (1, 3, 20, 20)
+
+
+def test_channel_input_meets_the_power_constraint_per_image():
+    x = torch.rand(3, 3, 37, 53)
+    x[0] *= 0.01  # a nearly black image gets the same power
+    out = tiny()(x, torch.tensor([0.0, 10.0, 20.0]))
+    power = out.sent.abs().square().mean(dim=1)
+    torch.testing.assert_close(power, torch.ones(3), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cbr, c", [("1/16", 96), ("1/48", 32), ("1/24", 64), (0.0625, 96)])
+def test_bottleneck_channels(cbr, c):
+    assert bottleneck_channels(cbr) == c
+
+
+@pytest.mark.parametrize("cbr", ["1/10", "0", "2", "abc", "1/1536"])
+def test_bad_cbr_is_a_config_error(cbr):
+    with pytest.raises(ConfigError):
+        bottleneck_channels(cbr)
+
+
+@pytest.mark.parametrize("cbr", ["1/16", "1/48"])
+@pytest.mark.parametrize("size", [(37, 53), (64, 48), (32, 32)])
+def test_channel_uses_follow_the_documented_formula(cbr, size):
+    h, w = size
+    model = tiny(cbr)
+    c = bottleneck_channels(cbr)
+    expected = math.ceil(h / 16) * math.ceil(w / 16) * c // 2
+    out = model(torch.rand(1, 3, h, w), 5.0)
+    assert out.num_symbols == out.channel_uses == expected == model.channel_uses_for(h, w)
+    assert out.sent.shape == (1, expected)
+    assert out.cbr == pytest.approx(expected / (h * w * 3))
+    if h % 16 == 0 and w % 16 == 0:  # no padding: exactly the nominal CBR
+        from fractions import Fraction
+
+        assert Fraction(out.channel_uses, h * w * 3) == Fraction(cbr)
+
+
+def test_pilot_overhead_is_counted_in_channel_uses():
+    model = tiny(channel="rayleigh", channel_options={"csi": "pilot", "num_pilots": 2, "block_length": 16})
+    out = model(torch.rand(1, 3, 32, 32), 10.0)
+    assert out.num_symbols == 4 * 48
+    assert out.channel_uses == 4 * 48 + (4 * 48 // 16) * 2
+
+
+def test_snr_changes_the_output_and_gradients_reach_the_encoder():
+    model = tiny()
+    x = torch.rand(2, 3, 32, 32)
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    with torch.no_grad():
+        a = model(x, 0.0, generator=g()).reconstruction
+        b = model(x, 0.0, generator=g()).reconstruction
+        c = model(x, 20.0, generator=g()).reconstruction
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    model(x, 10.0).reconstruction.mean().backward()
+    assert model.encoder[0].down.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_checkpoint_round_trip(tmp_path, dtype):
+    model = tiny("1/48", channel="rayleigh", channel_options={"equalizer": "mmse"}).eval()
+    folder = save_checkpoint(model, tmp_path / "ck", dtype=dtype, metrics={"x": 1})
+    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+    card = read_card(folder)
+    assert card["config"]["cbr"] == "1/48" and card["config"]["channel_options"] == {"equalizer": "mmse"}
+    loaded = load_checkpoint(folder)
+    again = load_checkpoint(folder / "model.safetensors")
+    assert loaded.config == model.config and not loaded.training
+    x = torch.rand(2, 3, 37, 53)
+    with torch.no_grad():
+        ref = model(x, 7.0, generator=torch.Generator().manual_seed(3)).reconstruction
+        got = loaded(x, 7.0, generator=torch.Generator().manual_seed(3)).reconstruction
+        got2 = again(x, 7.0, generator=torch.Generator().manual_seed(3)).reconstruction
+    torch.testing.assert_close(got, got2, atol=0, rtol=0)
+    if dtype == torch.float32:
+        torch.testing.assert_close(got, ref, atol=0, rtol=0)
+    else:
+        assert (got - ref).abs().max() < 5e-3
+
+
+def test_load_checkpoint_with_another_link(tmp_path):
+    save_checkpoint(tiny(), tmp_path / "ck")
+    model = load_checkpoint(tmp_path / "ck", link=AnalogLink("rayleigh", seed=0))
+    assert model.link.channel.name == "rayleigh"
+
+
+def test_missing_checkpoint_raises_weights_not_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMCOM_JSCC_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr("semcom.jscc.checkpoint.CHECKPOINT_ROOT", tmp_path / "shipped")
+    with pytest.raises(WeightsNotFoundError) as err:
+        load_checkpoint("jscc-awgn-cbr1-16")
+    msg = str(err.value)
+    assert "jscc-awgn-cbr1-16" in msg and str(tmp_path) in msg and "semcom train jscc" in msg
+    with pytest.raises(WeightsNotFoundError, match="not a registered name"):
+        load_checkpoint("no-such-model")
+    with pytest.raises(WeightsNotFoundError):
+        load_checkpoint(tmp_path / "nowhere")
+    assert issubclass(WeightsNotFoundError, FileNotFoundError)
+
+
+@pytest.mark.parametrize(
+    "x, snr",
+    [
+        (torch.rand(3, 32, 32), 10.0),  # no batch dimension
+        (torch.rand(1, 1, 32, 32), 10.0),  # grey
+        (torch.rand(1, 3, 0, 32), 10.0),  # empty
+        (torch.full((1, 3, 16, 16), float("nan")), 10.0),
+        (torch.rand(1, 3, 16, 16) * 255, 10.0),  # 0..255 values
+        (torch.rand(1, 3, 16, 16) - 0.5, 10.0),
+        (torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), 10.0),
+        (np.zeros((1, 3, 16, 16)), 10.0),
+        (torch.rand(1, 3, 16, 16), float("nan")),
+        (torch.rand(2, 3, 16, 16), torch.tensor([1.0, 2.0, 3.0])),
+        (torch.rand(1, 3, 16, 16), "10"),
+    ],
+)
+def test_bad_inputs_raise_input_error(x, snr):
+    with pytest.raises(InputError):
+        tiny()(x, snr)
+
+
+def test_bad_config_is_a_config_error():
+    with pytest.raises(ConfigError):
+        JSCCConfig(widths=(8, 8, 8))
+    with pytest.raises(ConfigError):
+        JSCCConfig(cbr="1/7")
+    with pytest.raises(ConfigError):
+        JSCCConfig.from_dict({"cbr": "1/16", "bogus": 1})
+
+
+def _synthetic_folder(folder, n=4, size=(96, 80)):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]] / max(size)
+    for i in range(n):
+        f = rng.uniform(1, 4, 3)
+        img = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + i) for c in range(3)], -1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+def _opts(tmp_path, data, **kw):
+    base = dict(
+        data=str(data), val=str(data), out=str(tmp_path / "ck"), state_dir=str(tmp_path / "state"),
+        widths=TINY["widths"], blocks=TINY["blocks"], batch=4, crop=32, lr=3e-3, warmup=5,
+        val_every=0, val_images=2, val_crop=32, ckpt_every=10, log_every=5, progress=False,
+        final_eval=False, threads=1, seed=0,
+    )
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def _losses(path):
+    with open(path) as f:
+        return [float(r["loss"]) for r in csv.DictReader(f) if r["loss"]]
+
+
+def test_training_loss_falls_and_writes_a_checkpoint(tmp_path):
+    data = _synthetic_folder(tmp_path / "imgs")
+    summary = train(_opts(tmp_path, data, steps=60, lr=1e-2))
+    losses = _losses(tmp_path / "state" / "train_log.csv")
+    assert summary["steps"] == 60 and len(losses) == 12
+    assert np.mean(losses[-3:]) < 0.85 * np.mean(losses[:2])
+    model = load_checkpoint(tmp_path / "ck")
+    assert model.config.widths == TINY["widths"]
+    assert read_card(tmp_path / "ck")["training"]["steps_done"] == 60
+
+
+def test_resume_continues_the_interrupted_run_exactly(tmp_path):
+    data = _synthetic_folder(tmp_path / "imgs")
+    full = train(_opts(tmp_path / "a", data, steps=20))
+    # the same run stopped after 7 steps (as if interrupted), then resumed to the end
+    paused = train(_opts(tmp_path / "b", data, steps=20, stop_at_step=7))
+    assert paused["steps"] == 7 and paused["interrupted"]
+    resumed = train(_opts(tmp_path / "b", data, steps=20, resume=True))
+    assert full["steps"] == resumed["steps"] == 20
+    wa = torch.load(tmp_path / "a" / "state" / "state.pt", weights_only=False)["model"]
+    wb = torch.load(tmp_path / "b" / "state" / "state.pt", weights_only=False)["model"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+
+
+def test_training_needs_steps_or_minutes(tmp_path):
+    with pytest.raises(ConfigError):
+        TrainOptions(data="x", out=str(tmp_path))
+
+
+def test_fine_tune_init_copies_matching_weights(tmp_path):
+    data = _synthetic_folder(tmp_path / "imgs")
+    save_checkpoint(tiny(), tmp_path / "base")
+    summary = train(_opts(tmp_path, data, steps=2, cbr="1/48", init=str(tmp_path / "base")))
+    fresh = read_card(summary["checkpoint"])["training"]["init_fresh_weights"]
+    assert set(fresh) == {
+        "to_channel.weight", "to_channel.bias", "from_channel.weight",
+        "skip_encoder.weight", "skip_encoder.bias", "skip_decoder.weight",
+    }
+
+
+def test_cli_parses_train_jscc():
+    parser = argparse.ArgumentParser(prog="semcom")
+    sub = parser.add_subparsers(dest="command")
+    add_commands(sub)
+    args = parser.parse_args(
+        ["train", "jscc", "--cbr", "1/48", "--channel", "rayleigh", "--channel-option", "equalizer=mmse",
+         "--minutes", "1.5", "--out", "x", "--resume", "--seed", "3"]
+    )
+    assert args.cbr == "1/48" and args.channel_option == [("equalizer", "mmse")]
+    assert args.minutes == 1.5 and args.resume and args.seed == 3
+    assert args.run.__name__ == "run_train"
+    args = parser.parse_args(["train", "jscc", "--cbr", "0.0625", "--out", "x"])
+    assert args.cbr == "1/16"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "jscc", "--cbr", "one", "--out", "x"])
