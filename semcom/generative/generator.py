@@ -1,0 +1,262 @@
+"""Receiver-side image generators: a prompt (and optional side information) in, an image of a given size out.
+
+Registered in :data:`GENERATORS`:
+
+``stable-diffusion``       diffusers ``StableDiffusionPipeline`` (text-to-image), and
+                           ``StableDiffusionImg2ImgPipeline`` built from the same components when an
+                           init image (side information) arrives. Default weights
+                           ``stabilityai/stable-diffusion-2-1-base``; ``model=`` takes any hub id (read
+                           from the local Hugging Face cache) or a local folder. Missing weights raise
+                           :class:`~semcom.errors.WeightsNotFoundError`.
+``tiny-stable-diffusion``  the same pipelines on tiny random components built from configs under a fixed
+                           seed (as diffusers' own tests do): 32 px, 2 steps, for tests and offline runs.
+``fallback``               no model: the upsampled side information if any, else mid-grey.
+
+Every generator returns an [H, W, 3] uint8 image of the requested size (the pipeline output is
+resized), and says what it is through ``kind`` (real weights / test double / fallback).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semcom.errors import ConfigError, InputError
+from semcom.generative.side_info import resize
+from semcom.generative.weights import FALLBACK, REAL, TEST_DOUBLE, load_pretrained
+from semcom.registry import Registry
+
+GENERATORS: Registry = Registry("generator")
+DEFAULT_SD = "stabilityai/stable-diffusion-2-1-base"
+
+#: Scheduler names accepted by ``scheduler=`` (any diffusers scheduler class name works too).
+SCHEDULERS = {
+    "ddim": "DDIMScheduler", "pndm": "PNDMScheduler", "euler": "EulerDiscreteScheduler",
+    "euler-a": "EulerAncestralDiscreteScheduler", "dpm++": "DPMSolverMultistepScheduler",
+    "lms": "LMSDiscreteScheduler", "unipc": "UniPCMultistepScheduler", "heun": "HeunDiscreteScheduler",
+}
+
+
+class ImageGenerator:
+    """Base class: ``generate(prompt, shape, init_image=None, generator=None) -> [H, W, 3] uint8``."""
+
+    name = "generator"
+    model = ""
+    kind = REAL
+
+    def generate(self, prompt: str, shape: tuple[int, int], init_image: np.ndarray | None = None,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+        raise NotImplementedError  # abstract
+
+    def describe(self) -> dict[str, Any]:
+        return {"generator": self.name, "model": self.model, "kind": self.kind}
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    h, w = (int(s) for s in tuple(shape)[:2])
+    if h < 1 or w < 1:
+        raise InputError(f"output shape must be positive, got {shape}")
+    return h, w
+
+
+@GENERATORS.register("stable-diffusion")
+class StableDiffusionGenerator(ImageGenerator):
+    """Stable Diffusion text-to-image, or image-to-image from side information.
+
+    model:      hub id or local diffusers folder.   steps: denoising steps.   guidance: CFG scale.
+    scheduler:  a name of :data:`SCHEDULERS` or a diffusers scheduler class name (swapped via
+                ``from_config``); None keeps the pipeline's own.
+    resolution: long side of the generated image in pixels (default: the pipeline's native size);
+                the short side follows the aspect ratio of the requested shape, in multiples of 8.
+    strength:   img2img noise strength (0: keep the init image, 1: ignore it).
+    negative_prompt, device, dtype ("float16" on GPU), download (allow fetching missing files).
+    """
+
+    name = "stable-diffusion"
+
+    def __init__(self, model: str = DEFAULT_SD, steps: int = 25, guidance: float = 7.5, scheduler: str | None = None,
+                 resolution: int | None = None, strength: float = 0.75, negative_prompt: str | None = None,
+                 device: str | None = None, dtype: str | None = None, download: bool = False, *,
+                 pipeline=None, kind: str = REAL):
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        if not 0.0 < strength <= 1.0:
+            raise ConfigError(f"strength must be in (0, 1], got {strength}")
+        if resolution is not None and resolution < 8:
+            raise ConfigError(f"resolution must be >= 8 pixels, got {resolution}")
+        self.model, self.kind = str(model), kind
+        self.steps, self.guidance, self.strength = int(steps), float(guidance), float(strength)
+        self.negative_prompt = negative_prompt
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if pipeline is None:
+            from diffusers import StableDiffusionPipeline
+
+            torch_dtype = getattr(torch, dtype) if dtype else None
+            pipeline = load_pretrained(StableDiffusionPipeline.from_pretrained, self.model, "Stable Diffusion",
+                                       "--generator-model", download=download, torch_dtype=torch_dtype,
+                                       safety_checker=None, requires_safety_checker=False)
+        if scheduler is not None:
+            pipeline.scheduler = make_scheduler(scheduler, pipeline.scheduler.config)
+        self.scheduler = type(pipeline.scheduler).__name__
+        pipeline.set_progress_bar_config(disable=True)
+        self.pipe = pipeline.to(self.device)
+        self._img2img = None
+        native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+        self.resolution = int(resolution or native)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "steps": self.steps, "guidance": self.guidance, "scheduler": self.scheduler,
+                "resolution": self.resolution, "strength": self.strength}
+
+    @property
+    def img2img(self):
+        """``StableDiffusionImg2ImgPipeline`` sharing this pipeline's components (built on first use)."""
+        if self._img2img is None:
+            from diffusers import StableDiffusionImg2ImgPipeline
+
+            components = dict(self.pipe.components)
+            components.setdefault("requires_safety_checker", self.pipe.config.get("requires_safety_checker", False))
+            self._img2img = StableDiffusionImg2ImgPipeline(**components)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
+    def output_size(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) generated for a requested shape: long side ``resolution``, multiples of 8."""
+        h, w = shape
+        long = self.resolution
+        short = max(8, int(round(long * min(h, w) / max(h, w) / 8)) * 8)
+        return (long, short) if h >= w else (short, long)
+
+    @torch.no_grad()
+    def generate(self, prompt: str, shape: tuple[int, int], init_image: np.ndarray | None = None,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+        from PIL import Image
+
+        shape = _check_shape(shape)
+        height, width = self.output_size(shape)
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        common = dict(prompt=prompt, num_inference_steps=self.steps, guidance_scale=self.guidance,
+                      negative_prompt=self.negative_prompt, generator=generator, output_type="np")
+        if init_image is None:
+            out = self.pipe(height=height, width=width, **common).images[0]
+        else:
+            init = Image.fromarray(resize(np.asarray(init_image, dtype=np.uint8), (height, width)))
+            # img2img runs int(steps * strength) steps: ask for enough that at least one runs
+            steps = max(self.steps, math.ceil(1 / self.strength))
+            common["num_inference_steps"] = steps
+            out = self.img2img(image=init, strength=self.strength, **common).images[0]
+        image = (np.clip(np.nan_to_num(out), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return resize(image, shape)
+
+
+def make_scheduler(name: str, config):
+    """A diffusers scheduler by short name (:data:`SCHEDULERS`) or class name, from a pipeline's config."""
+    import diffusers
+
+    cls_name = SCHEDULERS.get(name.lower(), name)
+    cls = getattr(diffusers, cls_name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)} or a diffusers class name")
+    return cls.from_config(config)
+
+
+# ----------------------------------------------------------------------------------- tiny double
+
+
+def _byte_symbols() -> list[str]:
+    """GPT-2/CLIP's printable stand-in for each of the 256 bytes (the byte-level BPE alphabet)."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), 256))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return [out[b] for b in range(256)]
+
+
+def tiny_clip_tokenizer(folder: str | Path | None = None):
+    """A CLIP tokenizer with a tiny byte-level vocabulary (each byte symbol, alone and word-final, no
+    merges), written to ``folder`` (a temporary one by default) as vocab.json + merges.txt."""
+    import json
+
+    from transformers import CLIPTokenizer
+
+    symbols = list(_byte_symbols())
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + symbols + [s + "</w>" for s in symbols]
+    vocab = {t: i for i, t in enumerate(tokens)}
+    folder = Path(folder or tempfile.mkdtemp(prefix="tiny-clip-tokenizer-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True, model_max_length=77)
+
+
+def tiny_stable_diffusion(seed: int = 0):
+    """A ``StableDiffusionPipeline`` of tiny random components (UNet block_out_channels=(32, 64),
+    2-block VAE, 2-layer CLIP text encoder), built from configs under ``seed``: 32 px images."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = tiny_clip_tokenizer()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+        vae = AutoencoderKL(block_out_channels=[32, 32], in_channels=3, out_channels=3, latent_channels=4,
+                            down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                            layers_per_block=1, norm_num_groups=32, sample_size=32)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer), layer_norm_eps=1e-5,
+            max_position_embeddings=77))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    return StableDiffusionPipeline(vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tokenizer,
+                                   unet=unet.eval(), scheduler=scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+
+
+@GENERATORS.register("tiny-stable-diffusion")
+def make_tiny_stable_diffusion(seed: int = 0, steps: int = 2, guidance: float = 2.0, scheduler: str | None = None,
+                               strength: float = 0.75, **_ignored) -> StableDiffusionGenerator:
+    """The Stable Diffusion generator on :func:`tiny_stable_diffusion` (a test double: random weights)."""
+    gen = StableDiffusionGenerator(model=f"tiny-stable-diffusion(seed={seed})", steps=steps, guidance=guidance,
+                                   scheduler=scheduler, strength=strength, device="cpu",
+                                   pipeline=tiny_stable_diffusion(seed), kind=TEST_DOUBLE)
+    gen.name = "tiny-stable-diffusion"
+    return gen
+
+
+# -------------------------------------------------------------------------------------- fallback
+
+
+@GENERATORS.register("fallback")
+class FallbackGenerator(ImageGenerator):
+    """No generative model: the init image (upsampled side information) if any, else mid-grey.
+
+    ``reason`` says why it is used; it is reported as ``"fallback: <reason>"``.
+    """
+
+    name = "fallback"
+    kind = FALLBACK
+
+    def __init__(self, reason: str = "no generator selected", **_ignored):
+        self.reason = reason
+        self.model = f"fallback: {reason}"
+
+    def generate(self, prompt: str, shape: tuple[int, int], init_image: np.ndarray | None = None,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+        shape = _check_shape(shape)
+        if init_image is not None:
+            return resize(np.asarray(init_image, dtype=np.uint8), shape)
+        return np.full((*shape, 3), 128, dtype=np.uint8)

@@ -1,0 +1,222 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from semcom.cli import main
+from semcom.errors import InputError, WeightsNotFoundError
+from semcom.generative import (
+    CAPTIONERS,
+    KEYWORD_EXTRACTORS,
+    GenerativeScheme,
+    Keyword,
+    StableDiffusionGenerator,
+    VitGpt2Captioner,
+    build_prompt,
+    get_text_codec,
+    keyword_recall,
+    prompt_exact,
+    semantic_similarity,
+    word_error_rate,
+)
+from semcom.images import save_image
+from semcom.schemes import make_scheme
+
+CAPTION_A = "a woman in a white shirt standing in front of a red wall"
+CAPTION_B = "a cup of coffee on a wooden table"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gai")
+    save_image(root / "a.png", data.astronaut()[:48, :64])
+    save_image(root / "b.png", data.coffee()[200:240, 300:356])
+    captions = {"images": {"a.png": {"caption": CAPTION_A, "keywords": ["woman", "red wall"]},
+                           "b.png": {"caption": CAPTION_B, "keywords": ["coffee", "table"]}}}
+    (root / "captions.json").write_text(json.dumps(captions))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_scheme("gai", captioner="tiny-vit-gpt2", generator="tiny-stable-diffusion", keywords="yake",
+                       keyword_packet=True, arq=1)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return get_text_codec()
+
+
+def image(seed=0, shape=(40, 56)):
+    return np.random.default_rng(seed).integers(0, 256, (*shape, 3)).astype(np.uint8)
+
+
+def test_end_to_end_high_snr_prompt_arrives_exactly(tiny):
+    img = image()
+    result = tiny.transmit(img, 15.0, generator=torch.Generator().manual_seed(3))
+    assert not result.failed and result.reconstruction.shape == img.shape
+    assert result.reconstruction.dtype == np.uint8
+    m = result.metrics
+    assert m["prompt_exact"] == 1.0 and m["word_error_rate"] == 0.0 and m["semantic_similarity"] == pytest.approx(1.0)
+    assert 0 < m["prompt_bits"] <= 100
+    d = result.details
+    assert d["received_prompt"] == d["sent_prompt"] and d["sent_prompt"]
+    assert d["reconstruction"] == "text-to-image" and d["code"] == "polar"
+    assert "test double" in d["models"]["captioner"] and "test double" in d["models"]["generator"]
+    # bits: prompt plus the keyword packet; the link's cost is counted
+    assert result.bits >= m["prompt_bits"] and result.coded_bits > result.bits and result.channel_uses > 0
+
+
+def test_end_to_end_very_low_snr_records_the_failure(tiny):
+    img = image(1)
+    result = tiny.transmit(img, -15.0, generator=torch.Generator().manual_seed(0))
+    assert result.reconstruction.shape == img.shape
+    d = result.details
+    assert d["prompt_ok"] is False and d["prompt_failure"] and d["arq_rounds"] == 1
+    assert result.metrics["prompt_exact"] == 0.0
+    if result.failed:  # nothing arrived: mid-grey
+        assert d["received_prompt"] is None and (result.reconstruction == 128).all()
+        assert result.metrics["semantic_similarity"] == 0.0
+    else:  # the keyword packet got through
+        assert d["prompt_source"] == "keyword-fallback"
+
+
+class _FailingFirstDecode:
+    """A codec whose first decode fails (as a corrupted prompt would); later ones are real."""
+
+    def __init__(self, codec):
+        self.codec, self.calls = codec, 0
+
+    def __getattr__(self, name):
+        return getattr(self.codec, name)
+
+    def decode(self, bits):
+        self.calls += 1
+        out = self.codec.decode(bits)
+        if self.calls == 1:
+            return type(out)("", False, "crc", out.num_bits)
+        return out
+
+
+def test_codec_failure_falls_back_to_the_keyword_packet(codec):
+    scheme = make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", keywords="yake",
+                         keyword_packet=True, similarity=False)
+    scheme.codec = _FailingFirstDecode(codec)
+    result = scheme.transmit(image(2), 20.0, generator=torch.Generator().manual_seed(0))
+    d = result.details
+    assert not result.failed and d["prompt_failure"] == "crc" and d["prompt_source"] == "keyword-fallback"
+    assert d["received_prompt"] == d["sent_keyword_packet"] and result.metrics["prompt_exact"] == 0.0
+    assert d["generator"].startswith("fallback:")
+
+
+def test_img2img_with_side_information(codec):
+    scheme = make_scheme("gai", captioner="tiny-vit-gpt2", generator="tiny-stable-diffusion", side_info="thumbnail",
+                         side_bits=600, similarity=False)
+    img = image(3, (48, 64))
+    result = scheme.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
+    d = result.details
+    assert d["reconstruction"] == "img2img" and d["side_info_ok"]
+    assert 0 < d["side_info_bits"] <= 600
+    assert result.bits == result.metrics["prompt_bits"] + d["side_info_bits"]
+    assert result.reconstruction.shape == img.shape
+
+
+def test_side_information_alone_when_the_generator_is_missing(folder):
+    with pytest.warns(UserWarning, match="fallback"):
+        scheme = GenerativeScheme(captions=folder / "captions.json", generator="stable-diffusion",
+                                  generator_model=str(folder / "no-such-model"), side_info="thumbnail",
+                                  similarity=False)
+    assert scheme.describe()["generator_kind"] == "fallback"
+    img = data.astronaut()[:48, :64].copy()
+    result = scheme.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
+    assert result.details["generator"].startswith("fallback: ") and "no-such-model" in result.details["generator"]
+    assert result.details["received_prompt"] == CAPTION_A
+    assert np.abs(result.reconstruction.astype(float) - img).mean() < 60  # the upsampled thumbnail, not grey
+
+
+def test_reference_captioner(folder):
+    cap = CAPTIONERS.create("reference", captions=folder / "captions.json")
+    assert cap.caption(data.astronaut()[:48, :64].copy()).text == CAPTION_A
+    assert cap.caption_for("b.png").keywords == ["coffee", "table"]
+    with pytest.raises(InputError, match="matches none"):
+        cap.caption(image(9))
+
+
+def test_tiny_captioner_reports_token_confidences():
+    cap = CAPTIONERS.create("tiny-vit-gpt2").caption(image(4))
+    assert cap.text and len(cap.tokens) == len(cap.token_confidences) > 0
+    assert all(0.0 < p <= 1.0 for p in cap.token_confidences)
+
+
+@pytest.mark.parametrize("name", ["yake", "keybert"])
+def test_keyword_extractors(name):
+    found = KEYWORD_EXTRACTORS.create(name, top=3).extract(CAPTION_A)
+    assert 0 < len(found) <= 3 and all(isinstance(k, Keyword) and k.text for k in found)
+    assert [k.score for k in found] == sorted((k.score for k in found), reverse=True)
+    assert KEYWORD_EXTRACTORS.create(name).extract("") == []
+
+
+@pytest.mark.parametrize("budget", [30, 48, 64, 100, 400])
+def test_prompt_fits_its_budget(codec, budget):
+    caption = "a man in a blue jacket riding a brown horse along a snowy mountain road next to a frozen lake"
+    kws = [Keyword("horse", 0.9), Keyword("frozen lake", 0.5), Keyword("mountain sunset", 0.2)]
+    for mode in ("caption", "caption+keywords", "keywords"):
+        p = build_prompt(caption, kws, codec, budget, mode)
+        assert p.num_bits <= budget
+        assert codec.decode(p.encoded.bits).text == p.text
+    full = build_prompt(caption, [], codec, None)
+    assert full.text == caption and not full.truncated
+    with pytest.raises(InputError):
+        build_prompt(caption, [], codec, codec.header_bits - 1)
+
+
+def test_prompt_drops_lowest_scoring_keywords_first(codec):
+    kws = [Keyword("horse", 0.9), Keyword("sunset", 0.1)]
+    unlimited = build_prompt("a man", kws, codec, None, "caption+keywords")
+    assert unlimited.text == "a man, horse, sunset"
+    tight = build_prompt("a man", kws, codec, codec.bits_for("a man, horse"), "caption+keywords")
+    assert tight.text == "a man, horse" and [k.text for k in tight.dropped] == ["sunset"]
+
+
+def test_missing_weights_name_the_model(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="nlpconnect/vit-gpt2-image-captioning") as err:
+        VitGpt2Captioner()
+    assert "huggingface-cli download" in str(err.value) and "--captioner-model" in str(err.value)
+    missing = tmp_path / "sd-folder"
+    missing.mkdir()
+    with pytest.raises(WeightsNotFoundError, match="sd-folder") as err:
+        StableDiffusionGenerator(model=str(missing))
+    assert "--generator-model" in str(err.value)
+    with pytest.raises(WeightsNotFoundError):
+        make_scheme("gai", captioner="tiny-vit-gpt2", generator="stable-diffusion", strict=True)
+
+
+def test_semantic_metrics():
+    assert prompt_exact("A dog.", "a dog.") == 1 and prompt_exact("a dog", None) == 0
+    assert word_error_rate("a dog on the grass", "a cat on grass") == pytest.approx(0.4)
+    assert word_error_rate("a dog", "") == 1.0
+    assert keyword_recall(["red door", "stone"], "a red wooden door") == 0.5
+    near = semantic_similarity("a dog runs on the grass", "a puppy running in a field")
+    far = semantic_similarity("a dog runs on the grass", "a red car parked in a street")
+    assert 0 < far < near < 1
+
+
+def test_semcom_eval_gai(folder, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["eval", "--scheme", "gai", "--captioner", "reference", "--captions", str(folder / "captions.json"),
+                     "--generator", "tiny-stable-diffusion", "--images", str(folder), "--snr-db", "10",
+                     "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    (record,) = out["summary"]
+    for key in ("prompt_bits", "prompt_exact", "semantic_similarity", "word_error_rate", "keyword_recall", "bits"):
+        assert key in record
+    assert record["prompt_exact"] == 1.0 and record["images"] == 2 and record["failures"] == 0
+    assert out["config"]["captioner"] == "reference" and out["config"]["generator"] == "tiny-stable-diffusion"
+    sent = {r["details"]["sent_prompt"] for r in out["images"]}
+    assert sent == {CAPTION_A, CAPTION_B}
