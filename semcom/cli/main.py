@@ -7,15 +7,18 @@ import sys
 
 import semcom
 from knowledge_base.cli import add_kb_commands
-from semcom.cli import demo, link
+from semcom.cli import demo, evaluate, link, network
 from semcom.errors import SemcomError
+from semcom.jscc import cli as jscc_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semcom", description="Generative semantic communication over simulated wireless links.")
+    parser = argparse.ArgumentParser(
+        prog="semcom", description="Generative semantic communication over simulated wireless links."
+    )
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link):
+    for module in (demo, link, evaluate, network, jscc_cli):
         module.add_commands(subparsers)
     add_kb_commands(subparsers)
     return parser
