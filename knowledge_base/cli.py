@@ -205,19 +205,11 @@ def _import(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``kb`` commands on their own (``python -m knowledge_base.cli kb show``)."""
-    from semcom.errors import SemcomError
+    from semcom.cli.main import dispatch
 
     parser = argparse.ArgumentParser(prog="semcom")
     add_kb_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 0
-    try:
-        return int(args.run(args) or 0)
-    except SemcomError as err:
-        print(f"semcom: error: {err}", file=sys.stderr)
-        return 2
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":

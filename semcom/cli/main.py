@@ -7,7 +7,7 @@ import sys
 
 import semcom
 from knowledge_base.cli import add_kb_commands
-from semcom.cli import demo, evaluate, link, network
+from semcom.cli import demo, evaluate, link, network, run, table4
 from semcom.errors import SemcomError
 from semcom.jscc import cli as jscc_cli
 
@@ -18,14 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc_cli):
+    for module in (demo, link, evaluate, network, jscc_cli, table4, run):
         module.add_commands(subparsers)
     add_kb_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; semcom errors become a message and exit code 2."""
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help()

@@ -163,19 +163,11 @@ def main(argv: list[str] | None = None) -> int:
 
     It builds its own small parser, so long training runs do not depend on the rest of the CLI.
     """
-    from semcom.errors import SemcomError
+    from semcom.cli.main import dispatch
 
     parser = argparse.ArgumentParser(prog="semcom", description="semcom: JSCC training commands")
     add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 0
-    try:
-        return int(args.run(args) or 0)
-    except SemcomError as err:
-        print(f"semcom: error: {err}", file=sys.stderr)
-        return 2
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":

@@ -623,38 +623,6 @@ def _varint_decode(data: bytes, count: int) -> tuple[np.ndarray, int]:
     return np.add.reduceat((b & 0x7F) << (7 * pos), starts), used
 
 
-def _delta_rows(rows: np.ndarray) -> np.ndarray:
-    """Columns of lexicographically sorted rows, each value replaced by its difference to the
-    previous row's when the row shares every earlier column with it (small numbers compress)."""
-    rows = rows.astype(np.int64)
-    out = np.empty((rows.shape[1], rows.shape[0]), dtype=np.int64)
-    same = np.zeros(rows.shape[0], dtype=bool)
-    same[1:] = True
-    for j in range(rows.shape[1]):
-        col = rows[:, j]
-        prev = np.concatenate([[0], col[:-1]])
-        out[j] = np.where(same, col - prev, col)
-        same &= np.concatenate([[False], col[1:] == col[:-1]])
-    return out
-
-
-def _undelta_rows(cols: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_delta_rows`."""
-    ncol, n = cols.shape
-    rows = np.empty((n, ncol), dtype=np.int64)
-    same = np.zeros(n, dtype=bool)
-    same[1:] = True
-    for j in range(ncol):
-        stored = cols[j]
-        starts = np.flatnonzero(~same)
-        seg = np.cumsum(~same) - 1
-        cs = np.cumsum(stored)
-        rows[:, j] = cs - (cs[starts] - stored[starts])[seg] if n else cs
-        col = rows[:, j]
-        same &= np.concatenate([[False], col[1:] == col[:-1]])
-    return rows
-
-
 def _pack_arrays(header: dict, arrays: list[np.ndarray]) -> bytes:
     """Canonical bytes: JSON header, then each array as (kind, columns, length) and varints.
 
