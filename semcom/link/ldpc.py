@@ -37,6 +37,7 @@ class _CheckGroup:
     """Check nodes of one degree d: ``vns`` [num_checks, d] holds their variable-node indices."""
 
     vns: torch.Tensor
+    flat: torch.Tensor
 
 
 class _LayeredEarlyStoppingBP(LDPCBPDecoder):
@@ -80,7 +81,8 @@ class _LayeredEarlyStoppingBP(LDPCBPDecoder):
             hard = total < 0
             unsatisfied = torch.zeros(active.numel(), dtype=torch.bool, device=total.device)
             for group in checks:
-                unsatisfied |= (hard[:, group.vns].sum(-1) & 1).any(-1)
+                parity = hard.index_select(1, group.flat).view(-1, *group.vns.shape).sum(-1) & 1
+                unsatisfied |= parity.any(-1)
             done = ~unsatisfied
             if done.any():
                 decided[active[done]] = hard[done]
@@ -92,9 +94,9 @@ class _LayeredEarlyStoppingBP(LDPCBPDecoder):
                 break
             for layer, messages in zip(layers, c2v):
                 for i, group in enumerate(layer):
-                    v2c = total[:, group.vns] - messages[i]
+                    v2c = total.index_select(1, group.flat).view_as(messages[i]) - messages[i]
                     messages[i] = _boxplus_extrinsic(v2c)
-                    total[:, group.vns] = v2c + messages[i]
+                    total.index_copy_(1, group.flat, (v2c + messages[i]).view(total.shape[0], -1))
         if active.numel():
             decided[active] = total < 0
             iterations_of[active] = num_iter
@@ -109,16 +111,17 @@ def _groups_by_degree(pcm: sp.csr_matrix, rows: np.ndarray) -> list[_CheckGroup]
     for degree in np.unique(degrees):
         members = rows[degrees == degree]
         vns = np.stack([pcm.indices[pcm.indptr[r] : pcm.indptr[r + 1]] for r in members])
-        groups.append(_CheckGroup(vns=torch.as_tensor(vns, dtype=torch.long)))
+        vns_t = torch.as_tensor(vns, dtype=torch.long)
+        groups.append(_CheckGroup(vns=vns_t, flat=vns_t.flatten()))
     return groups
 
 
 def _boxplus_extrinsic(v2c: torch.Tensor) -> torch.Tensor:
     """Check-node update [..., d] -> [..., d]: boxplus of all other inputs (exact, phi form)."""
     magnitude = _phi(v2c.abs())
-    negative = v2c < 0
-    flip = (negative.sum(-1, keepdim=True) & 1).bool() ^ negative
-    return torch.where(flip, -1.0, 1.0) * _phi(magnitude.sum(-1, keepdim=True) - magnitude)
+    sign = torch.copysign(torch.ones_like(v2c), v2c)  # +0 counts as positive
+    extrinsic = _phi(magnitude.sum(-1, keepdim=True) - magnitude)
+    return extrinsic.mul_(sign).mul_(sign.prod(-1, keepdim=True))
 
 
 class EarlyStoppingLDPC5GDecoder(LDPC5GDecoder, _LayeredEarlyStoppingBP):
