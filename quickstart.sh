@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 case "$job" in
-    main) exec .venv/bin/semcom demo "$@" ;;
+    main) exec .venv/bin/semcom table4 "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
     *) echo "usage: bash quickstart.sh {main|test} [ARGS...]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,589 @@
+"""Experiments described by TOML configs: one or more schemes, one link setting, a sweep of images x SNRs.
+
+A config (see ``experiments/*.toml``)::
+
+    name = "tiny"                     # optional; names the default results folder
+    seed = 0
+    snr_db = [0.0, 10.0]
+    plugins = ["my_module"]           # optional: modules (or .py files) that register their own stages
+
+    [images]
+    folder = "embedded"               # the scikit-image photographs, "data:kodak" (under $SEMCOM_DATA), or a path
+    limit = 1                         # optional: the first N images
+    crop = 64                         # optional: centre-crop to at most N x N pixels (quick runs)
+
+    [channel]
+    name = "awgn"                     # any registered channel; other keys are its options
+
+    [[schemes]]                       # or one [scheme] table
+    name = "gai"                      # a registered scheme
+    label = "generative"              # optional: its row name in reports
+    prompt_bits = 100                 # other keys: the scheme's own options
+    captions = "default"              # "default": semcom/data/default_captions.json (the embedded photos)
+    [schemes.stages.generator]        # a stage built here and handed to the scheme
+    name = "tiny-stable-diffusion"    # any registered name, including a plugin's
+    steps = 2                         # other keys: the stage's options
+
+Stage kinds: ``codec`` (separation), ``captioner``, ``keywords``, ``generator`` (gai). A stage can also be
+named by a plain scheme option (``codec = "jpeg"``, ``generator = "fallback"``); both forms are checked
+against the registries before anything runs. Relative paths are taken from the config file's folder;
+``data:NAME`` means NAME under the shared data folder (``$SEMCOM_DATA`` or ``../shared/data``).
+
+Results (:func:`run_experiment`) go to one folder: ``config.json`` (the resolved config), ``meta.json``
+(seed, package versions, git revision), ``results.jsonl`` (one JSON line per scheme x image x SNR, appended
+and flushed as each finishes) and ``summary.json``. Running again into the same folder resumes: finished
+items are read back and skipped (a line cut short by an interruption is dropped and redone); a folder
+that holds another experiment's results is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import math
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from channels import CHANNELS
+from semcom import metrics as quality_metrics
+from semcom.errors import ConfigError, InputError
+from semcom.images import default_images, list_images, load_image
+from semcom.provenance import provenance
+from semcom.schemes import SCHEMES, Scheme, SchemeResult
+
+DEFAULT_CAPTIONS = Path(__file__).resolve().parent / "data" / "default_captions.json"
+JSCC_CHECKPOINTS = Path(__file__).resolve().parent / "jscc" / "checkpoints"
+
+_TOP_KEYS = {"name", "description", "seed", "snr_db", "plugins", "images", "channel", "scheme", "schemes"}
+_IMAGE_KEYS = {"folder", "limit", "crop"}
+_SCHEME_RESERVED = {"name", "label", "stages"}
+
+
+def _stage_registries() -> dict[str, Any]:
+    """Stage kind -> (registry, the scheme parameter it fills)."""
+    from semcom.generative.captioner import CAPTIONERS
+    from semcom.generative.generator import GENERATORS
+    from semcom.generative.keywords import KEYWORD_EXTRACTORS
+    from semcom.semantic import TEXT_CODECS
+    from semcom.source.codecs import CODECS
+
+    return {"codec": (CODECS, "codec"), "captioner": (CAPTIONERS, "captioner"),
+            "keywords": (KEYWORD_EXTRACTORS, "keywords"), "generator": (GENERATORS, "generator"),
+            "text_codec": (TEXT_CODECS, "text_codec")}
+
+
+#: stage kinds that can be built in a [stages.KIND] table (the text codec is named by option only).
+STAGE_KINDS = ("codec", "captioner", "keywords", "generator")
+
+
+# ------------------------------------------------------------------------------------------ plugins
+
+
+def load_plugins(modules: list[str] | tuple[str, ...], base: Path | None = None) -> list[str]:
+    """Import each plugin (a module name, or a path to a .py file); its import registers its stages."""
+    loaded = []
+    for module in modules or ():
+        if not isinstance(module, str) or not module:
+            raise ConfigError(f"plugins: each plugin must be a module name or a .py path, got {module!r}")
+        try:
+            if module.endswith(".py") or os.sep in module or "/" in module:
+                path = Path(module).expanduser()
+                if not path.is_absolute() and base is not None and not path.exists():
+                    path = base / path
+                if not path.is_file():
+                    raise ConfigError(f"plugin file not found: {module}")
+                name = f"semcom_plugin_{path.stem}"
+                if name not in sys.modules:
+                    spec = importlib.util.spec_from_file_location(name, path)
+                    mod = importlib.util.module_from_spec(spec)
+                    sys.modules[name] = mod
+                    try:
+                        spec.loader.exec_module(mod)
+                    except BaseException:
+                        sys.modules.pop(name, None)
+                        raise
+            else:
+                importlib.import_module(module)
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise ConfigError(f"cannot import plugin {module!r}: {type(err).__name__}: {err}") from err
+        loaded.append(module)
+    return loaded
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+def load_config(path: str | os.PathLike, plugins: list[str] | tuple[str, ...] = ()) -> dict:
+    """Read, import the plugins of, and validate a TOML experiment config (ConfigError names what is wrong)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: malformed TOML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file: {err}") from err
+    raw.setdefault("name", path.stem)
+    return validate_config(raw, base=path.resolve().parent, plugins=plugins, source=str(path))
+
+
+def _resolve_path(value: str, base: Path | None) -> str:
+    from semcom.semantic import default_data_dir
+
+    if value.startswith("data:"):
+        return str(default_data_dir() / value[5:])
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path.resolve()) if path.is_absolute() or base is not None else str(path)
+
+
+def _number(value, key: str, *, integer: bool = False, minimum: float | None = None):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ConfigError(f"{key} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tuple[str, ...] = (),
+                    source: str = "config") -> dict:
+    """The resolved config (plain data) of ``raw``; raises ConfigError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a config is a table of settings, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_TOP_KEYS))}")
+    # plugins first: they may register the names used below
+    plugin_list = raw.get("plugins", [])
+    if not isinstance(plugin_list, list):
+        raise ConfigError(f"{source}: plugins must be a list of module names, got {plugin_list!r}")
+    all_plugins = list(plugin_list) + [p for p in plugins if p not in plugin_list]
+    load_plugins(all_plugins, base)
+
+    name = raw.get("name", "experiment")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
+    seed = _number(raw.get("seed", 0), "seed", integer=True, minimum=0)
+    snrs = raw.get("snr_db")
+    if snrs is None:
+        raise ConfigError(f"{source}: missing key 'snr_db' (a list of SNRs in dB, e.g. snr_db = [0.0])")
+    if isinstance(snrs, (int, float)) and not isinstance(snrs, bool):
+        snrs = [snrs]
+    if not isinstance(snrs, list) or not snrs:
+        raise ConfigError(f"{source}: snr_db must be a non-empty list of numbers, got {snrs!r}")
+    snrs = [float(_number(s, "snr_db")) for s in snrs]
+
+    # images
+    images = raw.get("images", {"folder": "embedded"})
+    if isinstance(images, str):
+        images = {"folder": images}
+    if not isinstance(images, dict):
+        raise ConfigError(f"{source}: images must be a table (folder, limit, crop), got {images!r}")
+    bad = sorted(set(images) - _IMAGE_KEYS)
+    if bad:
+        raise ConfigError(f"{source}: unknown key 'images.{bad[0]}'; known: {', '.join(sorted(_IMAGE_KEYS))}")
+    folder = images.get("folder", "embedded")
+    if not isinstance(folder, str) or not folder:
+        raise ConfigError(f"{source}: images.folder must be 'embedded' or a folder path, got {folder!r}")
+    folder = folder if folder == "embedded" else _resolve_path(folder, base)
+    limit = images.get("limit")
+    if limit is not None:
+        limit = _number(limit, "images.limit", integer=True, minimum=1)
+    crop = images.get("crop")
+    if crop is not None:
+        crop = _number(crop, "images.crop", integer=True, minimum=16)
+
+    # channel
+    channel = raw.get("channel", {"name": "awgn"})
+    if isinstance(channel, str):
+        channel = {"name": channel}
+    if not isinstance(channel, dict) or not isinstance(channel.get("name"), str):
+        raise ConfigError(f"{source}: channel must be a table with a 'name' (e.g. name = \"awgn\"), got {channel!r}")
+    CHANNELS.get(channel["name"])  # unknown channel -> ConfigError listing the known ones
+
+    # schemes
+    if "scheme" in raw and "schemes" in raw:
+        raise ConfigError(f"{source}: give either [scheme] or [[schemes]], not both")
+    entries = raw.get("schemes", [raw["scheme"]] if "scheme" in raw else None)
+    if entries is None:
+        raise ConfigError(f"{source}: missing key 'scheme' (a [scheme] table with a name, e.g. name = \"separation\")")
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: schemes must be a non-empty list of tables")
+    schemes, labels = [], set()
+    for number, entry in enumerate(entries):
+        where = f"schemes[{number}]" if "schemes" in raw else "scheme"
+        schemes.append(_validate_scheme(entry, where, base, source))
+        if schemes[-1]["label"] in labels:
+            raise ConfigError(f"{source}: {where}.label {schemes[-1]['label']!r} is used twice; give each a label")
+        labels.add(schemes[-1]["label"])
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{source}: description must be a string")
+    return {"name": name, "description": description, "seed": int(seed), "snr_db": snrs,
+            "images": {"folder": folder, "limit": limit, "crop": crop}, "channel": dict(channel),
+            "schemes": schemes, "plugins": all_plugins}
+
+
+def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: {where} must be a table, got {entry!r}")
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: missing key '{where}.name' (one of: {', '.join(SCHEMES.names())})")
+    try:
+        factory = SCHEMES.get(name)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {where}.name: {err}") from None
+    label = entry.get("label", name)
+    if not isinstance(label, str) or not label or "|" in label:
+        raise ConfigError(f"{source}: {where}.label must be a non-empty string without '|', got {label!r}")
+    options = {k: v for k, v in entry.items() if k not in _SCHEME_RESERVED}
+    params = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in ("seed", "channel"):
+        if key in options:
+            raise ConfigError(f"{source}: {where}.{key}: set {key} at the top level of the config ({key} = ...)")
+    if not takes_any:
+        bad = sorted(k for k in options if k not in params)
+        if bad:
+            raise ConfigError(f"{source}: {where}: scheme {name!r} has no option {bad[0]!r}; options: "
+                              f"{', '.join(p for p in params if p not in ('seed', 'channel'))}")
+    registries = _stage_registries()
+    for key, value in list(options.items()):
+        if key in registries and isinstance(value, str):
+            registry = registries[key][0]
+            if not (key == "generator" and value == "fallback"):
+                try:
+                    registry.get(value)
+                except ConfigError as err:
+                    raise ConfigError(f"{source}: {where}.{key}: {err}") from None
+        if key in ("captions", "corpus", "model", "generator_model", "captioner_model") and isinstance(value, str):
+            if key == "captions" and value == "default":
+                options[key] = str(DEFAULT_CAPTIONS)
+            elif key == "model" and not ("/" in value or value.startswith("data:")):
+                pass  # a registered or hub name, not a path
+            elif key in ("generator_model", "captioner_model") and not (value.startswith((".", "/", "~", "data:"))):
+                pass  # a hub id
+            else:
+                options[key] = _resolve_path(value, base)
+    stages = entry.get("stages", {})
+    if not isinstance(stages, dict):
+        raise ConfigError(f"{source}: {where}.stages must be a table of stage tables")
+    resolved_stages = {}
+    for kind, spec in stages.items():
+        if kind not in STAGE_KINDS:
+            raise ConfigError(f"{source}: unknown stage kind '{where}.stages.{kind}'; known: {', '.join(STAGE_KINDS)}")
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise ConfigError(f"{source}: {where}.stages.{kind} needs a name (e.g. name = \"...\")")
+        registry, param = registries[kind]
+        try:
+            registry.get(spec["name"])
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {where}.stages.{kind}.name: {err}") from None
+        if param not in params and not takes_any:
+            raise ConfigError(f"{source}: {where}.stages.{kind}: scheme {name!r} has no {kind} stage")
+        spec = dict(spec)
+        for key in ("captions", "images", "model"):
+            if isinstance(spec.get(key), str):
+                if key == "captions" and spec[key] == "default":
+                    spec[key] = str(DEFAULT_CAPTIONS)
+                elif key != "model" or spec[key].startswith((".", "/", "~", "data:")):
+                    spec[key] = _resolve_path(spec[key], base)
+        if param in options:
+            raise ConfigError(f"{source}: {where}: {kind} is given both as an option and as a stage; keep one")
+        resolved_stages[kind] = spec
+    return {"name": name, "label": label, "options": options, "stages": resolved_stages}
+
+
+# ------------------------------------------------------------------------------------------- images
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central (at most) size x size part of an [H, W, 3] image."""
+    h, w = image.shape[:2]
+    ch, cw = min(h, size), min(w, size)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
+
+
+def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:
+    """(name, image) pairs of a resolved ``images`` spec (folder / embedded, limit, crop)."""
+    folder, limit, crop = spec.get("folder", "embedded"), spec.get("limit"), spec.get("crop")
+    if folder == "embedded":
+        images = default_images()
+    else:
+        paths = list_images(folder)  # InputError for a missing / empty folder
+        images = [(path.name, load_image(path)) for path in (paths[:limit] if limit else paths)]
+    images = images[:limit] if limit else images
+    if crop:
+        images = [(name, centre_crop(image, crop)) for name, image in images]
+    return images
+
+
+def _write_caption_images(images: list[tuple[str, np.ndarray]], folder: Path, captions: dict) -> Path:
+    """Write the arrays actually sent as lossless PNG, named as the captions file names them, so that the
+    reference captioner (which matches pixels against files) recognises cropped or embedded images."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, image in images:
+        key = name if name in captions else f"{name}.png"
+        Image.fromarray(image).save(folder / key, format="PNG")  # PNG bytes whatever the name ends with
+    return folder
+
+
+# ---------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunResult:
+    out: Path
+    records: list[dict]
+    summary: list[dict]
+    computed: int = 0
+    skipped: int = 0
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def item_key(label: str, image: str, snr_db: float) -> str:
+    return f"{label}|{image}|{float(snr_db):g}"
+
+
+def read_results(path: Path) -> list[dict]:
+    """Finished records of ``results.jsonl``; a last line cut short by an interruption is removed from the file."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records, good_end, offset = [], 0, 0
+    for line in data.splitlines(keepends=True):
+        end = offset + len(line)
+        offset = end
+        if not line.endswith(b"\n"):
+            break  # cut short: redone
+        text = line.strip()
+        if not text:
+            good_end = end
+            continue
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict) or "key" not in record:
+                raise ValueError("not a result record")
+        except ValueError:
+            if end == len(data):
+                break  # a damaged last line: redone
+            raise InputError(f"{path}: line {len(records) + 1} is not a result record; fix or remove the file")
+        records.append(record)
+        good_end = end
+    if good_end < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+    return records
+
+
+def model_label(scheme: Scheme, result: SchemeResult) -> str:
+    """What produced a row: real weights, shipped checkpoint, test double, fallback, or no learned model."""
+    d = result.details
+    name = getattr(scheme, "name", "")
+    if name == "separation":
+        return f"no learned model: {d.get('codec', '?')} codec + 5G LDPC"
+    if name == "bound":
+        return f"limit: best codec at capacity ({d.get('codec') or 'none fits'})"
+    if name == "jscc":
+        model = str(d.get("model", getattr(scheme, "model_name", "?")))
+        kind = "shipped checkpoint" if (JSCC_CHECKPOINTS / model).is_dir() else "checkpoint"
+        return f"{kind} {model}"
+    if name == "gai" and isinstance(d.get("models"), dict):
+        m = d["models"]
+        return f"captioner: {m.get('captioner')}; generator: {m.get('generator')}"
+    described = scheme.describe()
+    return str(described.get("model") or described.get("generator") or name)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def build_scheme(entry: dict, config: dict, images: list[tuple[str, np.ndarray]], out: Path) -> Scheme:
+    """The scheme of a resolved config entry, its stages built from their registries."""
+    registries = _stage_registries()
+    factory = SCHEMES.get(entry["name"])
+    params = inspect.signature(factory).parameters
+    options = dict(entry["options"])
+    for kind, spec in entry["stages"].items():
+        registry, param = registries[kind]
+        stage_options = {k: v for k, v in spec.items() if k != "name"}
+        if kind == "captioner" and spec["name"] == "reference":
+            stage_options = _reference_images(stage_options, config, images, out)
+        options[param] = registry.create(spec["name"], **stage_options)
+    if (entry["name"] == "gai" and "captioner" not in entry["stages"] and options.get("captions")
+            and options.get("captioner", "reference") == "reference"):
+        from semcom.generative.captioner import CAPTIONERS
+
+        ref = _reference_images({"captions": options.pop("captions")}, config, images, out)
+        options["captioner"] = CAPTIONERS.create("reference", **ref)
+    channel = dict(config["channel"])
+    options["channel"] = channel.pop("name")
+    options.update(channel)
+    if "seed" in params:
+        options["seed"] = config["seed"]
+    return SCHEMES.create(entry["name"], **options)
+
+
+def _reference_images(stage_options: dict, config: dict, images, out: Path) -> dict:
+    """Point the reference captioner at files holding exactly the pixels sent (embedded or cropped images)."""
+    if "images" in stage_options or not stage_options.get("captions"):
+        return stage_options
+    spec = config["images"]
+    if spec["folder"] != "embedded" and not spec.get("crop"):
+        return {**stage_options, "images": spec["folder"]}
+    try:
+        entries = json.loads(Path(stage_options["captions"]).read_text(encoding="utf-8")).get("images", {})
+    except (OSError, ValueError, AttributeError):
+        return stage_options  # the captioner reports the bad file itself
+    folder = _write_caption_images(images, out / "images_sent", entries)
+    return {**stage_options, "images": str(folder)}
+
+
+def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True) -> RunResult:
+    """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary."""
+    out = Path(out)
+    images = load_images(config["images"])  # a missing or empty folder fails before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = _jsonable(config)
+    config_file = out / "config.json"
+    if config_file.exists():
+        try:
+            previous = json.loads(config_file.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = None
+        if previous != resolved:
+            raise ConfigError(f"{out} holds the results of a different experiment (its config.json differs); "
+                              f"pass another output folder (--out) or remove that one")
+    else:
+        config_file.write_text(json.dumps(resolved, indent=1) + "\n", encoding="utf-8")
+    (out / "meta.json").write_text(json.dumps(_jsonable(provenance(config["seed"])), indent=1) + "\n",
+                                   encoding="utf-8")
+    results_file = out / "results.jsonl"
+    done = {r["key"]: r for r in read_results(results_file)}
+    snrs = config["snr_db"]
+    total = len(config["schemes"]) * len(images) * len(snrs)
+    bar = tqdm(total=total, desc=config["name"], disable=not progress, file=sys.stderr)
+    computed = skipped = 0
+    build_seconds, wall_seconds = {}, {}
+    with open(results_file, "a", encoding="utf-8") as handle:
+        for entry in config["schemes"]:
+            label = entry["label"]
+            todo = [(i, name, image, snr) for snr in snrs for i, (name, image) in enumerate(images)
+                    if item_key(label, name, snr) not in done]
+            skipped += len(images) * len(snrs) - len(todo)
+            bar.update(len(images) * len(snrs) - len(todo))
+            if not todo:
+                continue  # nothing left: the scheme (and its models) is not even built
+            bar.set_description(f"{config['name']}: {label}")
+            start = time.perf_counter()
+            scheme = build_scheme(entry, config, images, out)
+            build_seconds[label] = round(time.perf_counter() - start, 3)
+            for index, name, image, snr in todo:
+                gen = torch.Generator().manual_seed(config["seed"] * 1_000_003 + index)
+                t0 = time.perf_counter()
+                result = scheme.transmit(image, snr, generator=gen)
+                transmit_seconds = time.perf_counter() - t0
+                quality = item_quality(image, result)
+                seconds = time.perf_counter() - t0  # transmission and quality metrics
+                record = {"key": item_key(label, name, snr), "scheme": label, "scheme_name": entry["name"],
+                          "image": name, "snr_db": snr, **quality, **result.metrics,
+                          "bits": result.bits, "coded_bits": result.coded_bits,
+                          "channel_uses": result.channel_uses, "failed": result.failed,
+                          "seconds": round(seconds, 3), "transmit_seconds": round(transmit_seconds, 3),
+                          "model": model_label(scheme, result),
+                          "details": result.details}
+                handle.write(json.dumps(_jsonable(record)) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+                done[record["key"]] = record
+                computed += 1
+                bar.update(1)
+            wall_seconds[label] = round(time.perf_counter() - start, 3)
+    bar.close()
+    keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
+    records = [done[k] for k in keys]
+    summary = summarise(records, config, build_seconds)
+    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=1) + "\n", encoding="utf-8")
+    return RunResult(out, records, summary, computed, skipped, build_seconds, wall_seconds)
+
+
+def item_quality(reference: np.ndarray, result: SchemeResult) -> dict:
+    rec = result.reconstruction
+    return {"psnr": quality_metrics.psnr(reference, rec), "ssim": quality_metrics.ssim(reference, rec),
+            "ms_ssim": quality_metrics.ms_ssim(reference, rec),
+            "bpp": quality_metrics.bits_per_pixel(result.bits, reference)}
+
+
+def summarise(records: list[dict], config: dict, build_seconds: dict | None = None) -> list[dict]:
+    """One row per scheme x SNR: totals and means over the images."""
+    build_seconds = build_seconds or {}
+    rows = []
+    for entry in config["schemes"]:
+        label = entry["label"]
+        for snr in config["snr_db"]:
+            group = [r for r in records if r["scheme"] == label and float(r["snr_db"]) == float(snr)]
+            if not group:
+                continue
+            n = len(group)
+            row = {"scheme": label, "scheme_name": entry["name"], "snr_db": snr, "images": n,
+                   "bits_total": int(sum(r["bits"] for r in group)),
+                   "bits_per_image": float(np.mean([r["bits"] for r in group])),
+                   "channel_uses_total": int(sum(r["channel_uses"] for r in group)),
+                   "channel_uses_per_image": float(np.mean([r["channel_uses"] for r in group])),
+                   "psnr": float(np.mean([r["psnr"] for r in group])),
+                   "ssim": float(np.mean([r["ssim"] for r in group])),
+                   "ms_ssim": float(np.mean([r["ms_ssim"] for r in group])),
+                   "failures": int(sum(bool(r["failed"]) for r in group)),
+                   "model": "; ".join(sorted({str(r.get("model", "")) for r in group})),
+                   "item_seconds": round(float(sum(r["seconds"] for r in group)), 3),
+                   # loading counted once per scheme, on its first SNR row
+                   "build_seconds": build_seconds.get(label) if snr == config["snr_db"][0] else None}
+            if all("capacity_bits" in r for r in group):
+                row["capacity_bits_total"] = float(sum(r["capacity_bits"] for r in group))
+            for key in ("semantic_similarity", "prompt_exact", "prompt_bits"):
+                values = [r[key] for r in group if r.get(key) is not None]
+                if values:
+                    row[key] = float(np.mean(values))
+            rows.append(row)
+    return rows
+
+
+def default_out(config: dict) -> Path:
+    return Path("results") / config["name"]

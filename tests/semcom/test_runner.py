@@ -1,0 +1,180 @@
+"""Experiment configs: validation, end-to-end runs, resuming, plugins."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semcom.cli.main import main
+from semcom.errors import ConfigError, InputError
+from semcom.runner import load_config, run_experiment, validate_config
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "experiments" / "plugins" / "grey_generator.py"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Path:
+    """Two 48 x 48 crops of the embedded photographs as PNG files, with a captions file."""
+    from PIL import Image
+
+    from semcom.images import default_images
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    captions = {}
+    for name, image in default_images()[:2]:
+        Image.fromarray(np.ascontiguousarray(image[100:148, 100:148])).save(folder / f"{name}.png")
+        captions[f"{name}.png"] = {"caption": f"a photograph of a {name}", "keywords": [name]}
+    (folder / "captions.json").write_text(json.dumps({"images": captions}))
+    return folder
+
+
+def sweep_config(folder: Path, **extra) -> dict:
+    raw = {"name": "sweep", "seed": 1, "snr_db": [0.0, 10.0], "images": {"folder": str(folder)},
+           "schemes": [{"name": "jscc", "label": "semantic"}], **extra}
+    return validate_config(raw)
+
+
+def test_tiny_config_runs_end_to_end(tmp_path, capsys):
+    assert main(["run", str(REPO / "experiments" / "tiny.toml"), "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 0
+    lines = (tmp_path / "r" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # 2 schemes x 1 image x 2 SNRs
+    for name in ("config.json", "meta.json", "summary.json"):
+        assert (tmp_path / "r" / name).is_file()
+    meta = json.loads((tmp_path / "r" / "meta.json").read_text())
+    assert meta["seed"] == 0 and "git_revision" in meta and "versions" in meta
+    out = capsys.readouterr().out
+    assert "traditional" in out and "semantic" in out and "4 items computed" in out
+
+
+def test_shipped_configs_validate():
+    for name in ("tiny", "separation_kodak", "table4_kodak"):
+        config = load_config(REPO / "experiments" / f"{name}.toml")
+        assert config["schemes"]
+
+
+def test_resume_skips_finished_items(tmp_path, tiny_folder, monkeypatch):
+    config = sweep_config(tiny_folder)
+    first = run_experiment(config, tmp_path / "r", progress=False)
+    assert first.computed == 4 and first.skipped == 0
+    before = (tmp_path / "r" / "results.jsonl").read_bytes()
+
+    from semcom.schemes.jscc import JSCCScheme
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished item was recomputed")
+
+    monkeypatch.setattr(JSCCScheme, "transmit", boom)
+    again = run_experiment(config, tmp_path / "r", progress=False)
+    assert again.computed == 0 and again.skipped == 4
+    assert (tmp_path / "r" / "results.jsonl").read_bytes() == before
+    assert [r["psnr"] for r in again.records] == [r["psnr"] for r in first.records]
+
+
+def test_resume_after_truncation_mid_line(tmp_path, tiny_folder):
+    config = sweep_config(tiny_folder)
+    first = run_experiment(config, tmp_path / "r", progress=False)
+    path = tmp_path / "r" / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # interrupted while writing item 2
+    again = run_experiment(config, tmp_path / "r", progress=False)
+    assert again.skipped == 1 and again.computed == 3
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 4 and records[0] == json.loads(lines[0])
+    assert [r["psnr"] for r in again.records] == pytest.approx([r["psnr"] for r in first.records])
+
+
+def test_other_experiment_in_same_folder_is_refused(tmp_path, tiny_folder):
+    run_experiment(sweep_config(tiny_folder), tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="different experiment"):
+        run_experiment(sweep_config(tiny_folder, seed=2), tmp_path / "r", progress=False)
+
+
+def test_plugin_stage_is_used(tmp_path, tiny_folder):
+    config_file = write(tmp_path / "gai.toml", f"""
+        name = "plugin"
+        snr_db = [10.0]
+        plugins = ["{PLUGIN}"]
+        [images]
+        folder = "{tiny_folder}"
+        limit = 1
+        [[schemes]]
+        name = "gai"
+        captions = "{tiny_folder / 'captions.json'}"
+        similarity = false
+        [schemes.stages.generator]
+        name = "grey"
+        light = 200
+        """)
+    result = run_experiment(load_config(config_file), tmp_path / "r", progress=False)
+    record = result.records[0]
+    assert "grey plugin" in record["model"]
+    assert record["details"]["generator"] == "grey"
+    assert not record["failed"]
+
+
+def test_plugin_from_command_line(tmp_path, tiny_folder, capsys):
+    config_file = write(tmp_path / "gai.toml", f"""
+        snr_db = [10.0]
+        [images]
+        folder = "{tiny_folder}"
+        limit = 1
+        [scheme]
+        name = "gai"
+        captions = "{tiny_folder / 'captions.json'}"
+        generator = "grey"
+        similarity = false
+        """)
+    assert main(["run", str(config_file), "--out", str(tmp_path / "r"), "--plugin", str(PLUGIN),
+                 "--no-progress"]) == 0
+    assert "grey plugin" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("body, message", [
+    ('snr_db = [0.0]\nbogus = 1\n[scheme]\nname = "jscc"\n', "unknown key 'bogus'"),
+    ('[scheme]\nname = "jscc"\n', "missing key 'snr_db'"),
+    ('snr_db = [0.0]\n', "missing key 'scheme'"),
+    ('snr_db = [0.0]\n[scheme]\nname = "nope"\n', "unknown scheme 'nope'"),
+    ('snr_db = [0.0]\n[scheme]\nname = "separation"\ncodec = "nope"\n', "unknown codec 'nope'"),
+    ('snr_db = [0.0]\n[scheme]\nname = "gai"\n[scheme.stages.generator]\nname = "nope"\n',
+     "stages.generator.name: unknown generator 'nope'"),
+    ('snr_db = [0.0]\n[scheme]\nname = "gai"\n[scheme.stages.wizard]\nname = "x"\n', "unknown stage kind"),
+    ('snr_db = [0.0]\n[channel]\nname = "nope"\n[scheme]\nname = "jscc"\n', "unknown channel 'nope'"),
+    ('snr_db = ["x"]\n[scheme]\nname = "jscc"\n', "snr_db must be a number"),
+    ('snr_db = [0.0]\n[images]\nlimit = 0\n[scheme]\nname = "jscc"\n', "images.limit must be at least 1"),
+    ('snr_db = [0.0]\n[images]\nfolders = "x"\n[scheme]\nname = "jscc"\n', "unknown key 'images.folders'"),
+    ('snr_db = [0.0]\n[scheme]\nname = "bound"\nwidth = 3\n', "has no option 'width'"),
+    ('snr_db = [0.0\n[scheme]\n', "malformed TOML"),
+    ('snr_db = [0.0]\nplugins = ["no_such_plugin_module"]\n[scheme]\nname = "jscc"\n', "cannot import plugin"),
+])
+def test_bad_config_is_named(tmp_path, body, message):
+    path = write(tmp_path / "bad.toml", body)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(path)
+
+
+def test_bad_config_from_command_line(tmp_path, capsys):
+    path = write(tmp_path / "bad.toml", 'snr_db = [0.0]\n[scheme]\nname = "nope"\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown scheme 'nope'" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_missing_or_empty_image_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder, message in ((tmp_path / "missing", "image folder not found"), (tmp_path / "empty", "no image files")):
+        config = validate_config({"snr_db": [0.0], "images": {"folder": str(folder)}, "scheme": {"name": "jscc"}})
+        with pytest.raises(InputError, match=message):
+            run_experiment(config, tmp_path / "r", progress=False)
