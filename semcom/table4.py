@@ -80,8 +80,11 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
         elif name == "bound":
             entry.update(cbr=cbr)
         elif name == "gai":
-            if captions is None and images is None and captioner in (None, "reference"):
-                captions = str(DEFAULT_CAPTIONS)  # hand-written captions of the embedded photographs
+            if captions is None and captioner in (None, "reference"):
+                if images is None:
+                    captions = str(DEFAULT_CAPTIONS)  # hand-written captions of the embedded photographs
+                elif (Path(images) / "captions.json").is_file():
+                    captions = str(Path(images) / "captions.json")  # a folder's own reference captions
             if captions is not None:
                 entry["captions"] = str(Path(captions).expanduser().resolve())
             if captioner is not None:

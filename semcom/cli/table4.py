@@ -27,8 +27,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--codec", default="heif", help="codec of the traditional row (default heif)")
     p.add_argument("--captions", default=None,
-                   help="captions JSON of the reference captioner (default for the embedded images: "
-                        "semcom/data/default_captions.json; Kodak: .../kodak/captions.json)")
+                   help="captions JSON of the reference captioner (default: semcom/data/default_captions.json "
+                        "for the embedded images, IMAGES/captions.json when the folder has one)")
     p.add_argument("--captioner", default=None, help="captioner of the generative row (default: reference)")
     p.add_argument("--generator", default=None,
                    help="generator: stable-diffusion (default; falls back, labelled, without weights), "

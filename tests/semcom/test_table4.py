@@ -108,3 +108,10 @@ def test_default_captions_cover_embedded_images():
         entry = entries[f"{name}.png"]
         assert entry["caption"] and 3 <= len(entry["keywords"]) <= 5
         assert (entry["height"], entry["width"]) == image.shape[:2]
+
+
+def test_a_folder_with_its_own_captions_uses_them(tmp_path):
+    (tmp_path / "captions.json").write_text(json.dumps({"images": {}}))
+    config = table4_config(images=str(tmp_path), schemes="generative")
+    (entry,) = [s for s in config["schemes"] if s["name"] == "gai"]
+    assert Path(entry["options"]["captions"]) == (tmp_path / "captions.json").resolve()
