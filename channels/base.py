@@ -8,6 +8,7 @@ each, plus the channel gain the receiver believes in.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +44,7 @@ class ChannelOutput:
         return self.symbols / self.bias, self.noise_var / self.bias.square()
 
 
-class Channel(nn.Module):
+class Channel(nn.Module, metaclass=ABCMeta):
     """Base class: subclasses implement :meth:`_propagate` and :meth:`channel_uses`."""
 
     name: str = "channel"
@@ -77,10 +78,11 @@ class Channel(nn.Module):
         gen = generator if generator is not None else self._generator
         return self._propagate(x, no, snr, gen)
 
+    @abstractmethod
     def _propagate(
         self, x: torch.Tensor, no: torch.Tensor, snr_db: torch.Tensor, gen: torch.Generator
     ) -> ChannelOutput:
-        raise NotImplementedError  # abstract: every registered channel overrides it
+        ...
 
     @staticmethod
     def _check_symbols(x: torch.Tensor) -> torch.Tensor:

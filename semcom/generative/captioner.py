@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import hashlib
 import json
 import os
@@ -52,15 +53,16 @@ class Caption:
     keywords: list[str] = field(default_factory=list)
 
 
-class Captioner:
+class Captioner(ABC):
     """Base class: ``caption(image) -> Caption``; ``model`` and ``kind`` say what produced it."""
 
     name = "captioner"
     model = ""
     kind = REAL
 
+    @abstractmethod
     def caption(self, image: np.ndarray) -> Caption:
-        raise NotImplementedError  # abstract
+        ...
 
     def describe(self) -> dict[str, Any]:
         return {"captioner": self.name, "model": self.model, "kind": self.kind}

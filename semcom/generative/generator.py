@@ -18,6 +18,7 @@ resized), and says what it is through ``kind`` (real weights / test double / fal
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import math
 import tempfile
 from pathlib import Path
@@ -42,16 +43,17 @@ SCHEDULERS = {
 }
 
 
-class ImageGenerator:
+class ImageGenerator(ABC):
     """Base class: ``generate(prompt, shape, init_image=None, generator=None) -> [H, W, 3] uint8``."""
 
     name = "generator"
     model = ""
     kind = REAL
 
+    @abstractmethod
     def generate(self, prompt: str, shape: tuple[int, int], init_image: np.ndarray | None = None,
                  generator: torch.Generator | None = None) -> np.ndarray:
-        raise NotImplementedError  # abstract
+        ...
 
     def describe(self) -> dict[str, Any]:
         return {"generator": self.name, "model": self.model, "kind": self.kind}

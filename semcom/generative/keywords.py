@@ -14,6 +14,7 @@ Registered in :data:`KEYWORD_EXTRACTORS`:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,12 +32,13 @@ class Keyword:
     score: float
 
 
-class KeywordExtractor:
+class KeywordExtractor(ABC):
     name = "keywords"
     model = ""
 
+    @abstractmethod
     def extract(self, text: str) -> list[Keyword]:
-        raise NotImplementedError  # abstract
+        ...
 
     def describe(self) -> dict:
         return {"keywords": self.name, "model": self.model}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +35,15 @@ class SchemeResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Scheme:
+class Scheme(ABC):
     """Base class: subclasses set ``name`` and implement :meth:`transmit`."""
 
     name: str = "scheme"
 
+    @abstractmethod
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:
         """Send ``image`` ([H, W, 3] uint8) at Es/N0 = ``snr_db`` and reconstruct it."""
-        raise NotImplementedError  # abstract: every registered scheme overrides it
+        ...
 
     def describe(self) -> dict[str, Any]:
         """Settings that identify this scheme in result files."""
