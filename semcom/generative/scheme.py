@@ -29,7 +29,7 @@ import torch
 from channels import Channel
 from semcom.errors import ConfigError, WeightsNotFoundError
 from semcom.generative.captioner import CAPTIONERS, Captioner
-from semcom.generative.generator import GENERATORS, FallbackGenerator, ImageGenerator
+from semcom.generative.generator import DEFAULT_SD, GENERATORS, FallbackGenerator, ImageGenerator
 from semcom.generative.keywords import KEYWORD_EXTRACTORS, KeywordExtractor
 from semcom.generative.prompt import MODES as PROMPT_MODES
 from semcom.generative.prompt import build_prompt
@@ -173,7 +173,7 @@ class GenerativeScheme(Scheme):
             if strict:
                 raise
             warnings.warn(f"{err} -- using the fallback generator (side information or mid-grey)", stacklevel=3)
-            return FallbackGenerator(f"{generator} weights {opts.get('model', 'default')!r} not found")
+            return FallbackGenerator(f"{generator} weights {opts.get('model', DEFAULT_SD)!r} not found")
 
     def describe(self) -> dict[str, Any]:
         return {

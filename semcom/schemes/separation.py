@@ -37,8 +37,8 @@ class SeparationScheme(Scheme):
              BLER is at most 10% at ``snr_db - snr_margin_db``. An image spans tens of code blocks
              and is lost if any one is, so the margin (0.5 dB, where the 5G LDPC waterfall is
              already one to two decades lower) keeps whole-image failures rare.
-    arq:     retransmission rounds for failed code blocks (their channel uses are added on top
-             of the budget and counted).
+    arq:     retransmission rounds for failed code blocks (1 by default, as 5G retransmits lost
+             blocks; their channel uses are added on top of the budget and counted; 0 disables).
     If any block is still lost, the stream is undecodable: the receiver shows the mid-grey
     fallback and the result is marked failed.
     """
@@ -51,7 +51,7 @@ class SeparationScheme(Scheme):
         cbr: float = 1 / 16,
         channel: Channel | str = "awgn",
         mcs: MCS | int | None = None,
-        arq: int = 0,
+        arq: int = 1,
         snr_margin_db: float = 0.5,
         seed: int | None = 0,
         **channel_options,
