@@ -20,7 +20,9 @@ Guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +40,8 @@ class RateControlResult:
     ``data`` is the stream to send (None when nothing fits), ``bits = 8 * len(data)`` (0 when
     nothing fits), ``psnr`` and ``reconstruction`` are filled when decoding was asked for.
     ``min_bits`` is the size of the lowest-quality stream when it was measured (always when
-    ``fits`` is False). ``encodes`` counts the encoder runs.
+    ``fits`` is False). ``encodes`` counts the qualities probed (recent encodes of the same image,
+    codec and settings are reused from a small process-wide cache).
     """
 
     codec: str
@@ -63,6 +66,18 @@ def _check_budget(max_bits) -> int:
     return int(max_bits)
 
 
+_ENCODED: OrderedDict[tuple, bytes] = OrderedDict()
+_ENCODED_LIMIT = 256
+
+
+def _remember(key: tuple, data: bytes) -> None:
+    """Keep recent encodes: the separation scheme and the bound search the same image with the same codec."""
+    _ENCODED[key] = data
+    _ENCODED.move_to_end(key)
+    while len(_ENCODED) > _ENCODED_LIMIT:
+        _ENCODED.popitem(last=False)
+
+
 def fit_to_budget(
     codec: str | ImageCodec,
     image: np.ndarray,
@@ -84,10 +99,15 @@ def fit_to_budget(
     pixels = image.shape[0] * image.shape[1]
     cache: dict[int, int] = {}
     streams: dict[int, bytes] = {}
+    image_key = (codec.name, repr(sorted(codec.settings.items())), image.shape,
+                 hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest())
 
     def measure(q: int) -> int:
         if q not in cache:
-            data = codec.encode(image, q)
+            data = _ENCODED.get((*image_key, q))
+            if data is None:
+                data = codec.encode(image, q)
+                _remember((*image_key, q), data)
             cache[q] = 8 * len(data)
             streams[q] = data
         return cache[q]

@@ -85,6 +85,10 @@ class _TableCodec(ImageCodec):
         self.quality_range = (0, len(self.sizes) - 1)
         self.calls = []
 
+    @property
+    def settings(self):
+        return {"sizes": tuple(self.sizes)}  # the table is this codec's behaviour
+
     def _encode(self, image, quality):
         self.calls.append(quality)
         return bytes(self.sizes[quality])
@@ -118,3 +122,13 @@ def test_monotone_table_finds_exact_answer(image):
         fitting = [q for q, s in enumerate(sizes) if s <= budget_bytes]
         assert r.quality == max(fitting)
         assert r.encodes <= 12
+
+
+def test_repeated_searches_reuse_recent_encodes(image):
+    sizes = [int(10 * 1.07**q) for q in range(120)]
+    first = _TableCodec(sizes)
+    a = fit_to_budget(first, image, 8 * 700, decode=False)
+    again = _TableCodec(sizes)  # same codec and settings, e.g. the bound after the separation scheme
+    b = fit_to_budget(again, image, 8 * 700, decode=False)
+    assert (a.quality, a.bits) == (b.quality, b.bits)
+    assert first.calls and not again.calls
