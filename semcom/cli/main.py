@@ -10,6 +10,7 @@ from knowledge_base.cli import add_kb_commands
 from semcom.cli import demo, evaluate, link, network, run, table4
 from semcom.errors import SemcomError
 from semcom.jscc import cli as jscc_cli
+from semcom.semantic import cli as semantic_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc_cli, table4, run):
+    for module in (demo, link, evaluate, network, jscc_cli, semantic_cli, table4, run):
         module.add_commands(subparsers)
     add_kb_commands(subparsers)
     return parser

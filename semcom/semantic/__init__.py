@@ -18,6 +18,7 @@ from semcom.semantic.text_codec import (
     normalize_prompt,
     tokenize,
 )
+from semcom.semantic.neural_codec import NeuralTextCodec, load_neural_codec
 
 __all__ = [
     "TEXT_CODECS",
@@ -25,6 +26,7 @@ __all__ = [
     "ArithmeticEncoder",
     "DecodedPrompt",
     "EncodedPrompt",
+    "NeuralTextCodec",
     "NgramModel",
     "TextCodec",
     "UnigramTextCodec",
@@ -33,6 +35,7 @@ __all__ = [
     "default_data_dir",
     "detokenize",
     "flickr8k_split",
+    "load_neural_codec",
     "load_flickr8k_captions",
     "normalize_prompt",
     "tokenize",

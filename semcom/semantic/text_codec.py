@@ -62,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import math
 import os
 import re
 import struct
@@ -938,19 +939,33 @@ class TextCodec:
         return int.from_bytes(h, "big") >> (64 - self.check_bits)
 
     # -- coding ------------------------------------------------------------------------------------
-    def _word_context(self) -> list[int]:
-        return [self.word_model.bos] * (self.word_model.order - 1)
+    def _word_freqs(self, history: Sequence[int]) -> np.ndarray:
+        """Integer frequencies of the next word symbol given the symbols coded so far.
+
+        Symbols ``0 .. V-1`` are the vocabulary's. A subclass may return a longer table: symbol
+        ``V + k`` then repeats the ``k``-th word spelled earlier in the prompt (no new spelling).
+        """
+        wm = self.word_model
+        n = wm.order - 1
+        nv = len(self.vocab)
+        ctx = ([wm.bos] * n + [s if s < nv else UNK for s in history[-n:]])[-n:] if n else []
+        return wm.freqs(ctx)
 
     def _code_tokens(self, coder, tokens: Sequence[str]) -> int:
         """Push ``tokens`` and the end symbol into ``coder``; return the number of escapes."""
-        wm, cm = self.word_model, self.char_model
-        ctx = self._word_context()
+        cm = self.char_model
+        history: list[int] = []
+        spelled: list[str] = []
         escapes = 0
         for tok in list(tokens) + [None]:
             sym = EOS if tok is None else self._word_id.get(tok, UNK)
-            _push_symbol(coder, wm.freqs(ctx), sym)
+            freqs = self._word_freqs(history)
+            if sym == UNK and tok in spelled and len(self.vocab) + spelled.index(tok) < len(freqs):
+                sym = len(self.vocab) + spelled.index(tok)
+            _push_symbol(coder, freqs, sym)
             if sym == UNK:
                 escapes += 1
+                spelled.append(tok)
                 cctx = [cm.bos] * (cm.order - 1)
                 for ch in list(tok) + [None]:
                     csym = EOW if ch is None else self._char_id.get(ch, UNK_CHAR)
@@ -958,8 +973,22 @@ class TextCodec:
                     if csym == UNK_CHAR:
                         coder.push(ord(ch), 1, _CODE_POINTS)
                     cctx = cctx[1:] + [csym] if cctx else cctx
-            ctx = ctx[1:] + [sym] if ctx else ctx
+            history.append(sym)
         return escapes
+
+    def spelling_bits(self, word: str) -> float:
+        """Ideal bits (-log2 of the probabilities) of spelling ``word`` after an escape."""
+        cm = self.char_model
+        cctx = [cm.bos] * (cm.order - 1)
+        bits = 0.0
+        for ch in list(word) + [None]:
+            csym = EOW if ch is None else self._char_id.get(ch, UNK_CHAR)
+            freqs = cm.freqs(cctx)
+            bits -= math.log2(int(freqs[csym]) / int(freqs.sum()))
+            if csym == UNK_CHAR:
+                bits += math.log2(_CODE_POINTS)
+            cctx = cctx[1:] + [csym] if cctx else cctx
+        return bits
 
     def encode(self, prompt: str) -> EncodedPrompt:
         """Normalise ``prompt`` and code it: ``EncodedPrompt`` with the exact bit count."""
@@ -997,16 +1026,23 @@ class TextCodec:
             return DecodedPrompt("", False, "kb-version-mismatch", n)
         check = _bits_int(arr[vb : vb + cb])
         dec = ArithmeticDecoder(arr[vb + cb :].tolist())
-        wm, cm = self.word_model, self.char_model
-        ctx = self._word_context()
+        cm = self.char_model
+        nv = len(self.vocab)
+        history: list[int] = []
+        spelled: list[str] = []
         tokens: list[str] = []
         while True:
-            sym = _pull_symbol(dec, wm.freqs(ctx))
+            freqs = self._word_freqs(history)
+            sym = _pull_symbol(dec, freqs)
             if sym == EOS:
                 break
             if len(tokens) >= self.max_words:
                 return DecodedPrompt("", False, "too-long", n)
-            if sym == UNK:
+            if sym >= nv:
+                if sym - nv >= len(spelled):
+                    return DecodedPrompt("", False, "malformed", n)
+                tokens.append(spelled[sym - nv])
+            elif sym == UNK:
                 cctx = [cm.bos] * (cm.order - 1)
                 chars: list[str] = []
                 while True:
@@ -1029,10 +1065,13 @@ class TextCodec:
                 word = "".join(chars)
                 if not word or word in self._word_id or (word not in _CLITICS and tokenize(word) != [word]):
                     return DecodedPrompt("", False, "malformed", n)
+                if word in spelled and nv + spelled.index(word) < len(freqs):
+                    return DecodedPrompt("", False, "malformed", n)  # the encoder sends the repeat symbol
+                spelled.append(word)
                 tokens.append(word)
             else:
                 tokens.append(self.vocab[sym])
-            ctx = ctx[1:] + [sym] if ctx else ctx
+            history.append(sym)
         if not dec.canonical():
             return DecodedPrompt("", False, "malformed", n)
         text = detokenize(tokens)
