@@ -1,7 +1,8 @@
 """The generative scheme ``gai`` on Kodak with the reference captions: prompt bits and prompt fidelity per SNR.
 
     .venv/bin/python experiments/gai_kodak.py [--snr-db -5,0,5,10] [--repeats 4] [--generator fallback]
-                                              [--mcs 0] [--prompt-bits 100] [--data DIR] [--json]
+                                              [--mcs 0] [--prompt-bits 0] [--text-codec neural]
+                                              [--data DIR] [--json]
 
 For each SNR (AWGN, Es/N0) every Kodak image is sent ``--repeats`` times with independent channel
 noise; printed per SNR: mean payload bits per image (prompt, header included, plus side
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator-model", default=None)
     parser.add_argument("--mcs", type=int, default=0, help="fixed MCS index; -1: link adaptation")
     parser.add_argument("--code", default="polar")
-    parser.add_argument("--prompt-bits", type=int, default=100)
+    parser.add_argument("--prompt-bits", type=int, default=0, help="prompt budget, header included (0: none, lossless)")
+    parser.add_argument("--text-codec", default="neural", help="prompt codec: neural, ngram, unigram")
     parser.add_argument("--arq", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         scheme = make_scheme("gai", captions=kodak / "captions.json", corpus=root, generator=args.generator,
                              generator_model=args.generator_model, mcs=None if args.mcs < 0 else args.mcs,
-                             code=args.code, prompt_bits=args.prompt_bits, arq=args.arq, seed=args.seed)
+                             code=args.code, prompt_bits=args.prompt_bits, text_codec=args.text_codec, arq=args.arq,
+                             seed=args.seed)
     start = time.perf_counter()
     rows = []
     for snr in args.snr_db:
@@ -75,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         return 0
     print(f"gai on Kodak ({len(images)} images x {args.repeats} repeats, AWGN), {config['mcs'] or 'link adaptation'}, "
-          f"code {config['code']}, prompt budget {args.prompt_bits} bits, generator {config['generator']} "
+          f"code {config['code']}, text codec {config['text_codec']}, prompt budget {args.prompt_bits or 'none (lossless)'}"
+          f"{' bits' if args.prompt_bits else ''}, generator {config['generator']} "
           f"({config['generator_kind']}); {seconds} s")
     print(f"{'SNR dB':>6} {'bits/img':>9} {'uses':>7} {'exact':>7} {'sim':>6} {'WER':>6} {'kw rec':>7} {'failures':>9}")
     for s in rows:

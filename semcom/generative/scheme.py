@@ -52,15 +52,18 @@ _CODECS: dict[tuple, TextCodec] = {}
 _CODECS_LOCK = threading.Lock()
 
 
-def get_text_codec(name: str = "ngram", corpus: str | os.PathLike | None = None) -> TextCodec:
-    """The prompt codec ``name`` built from the Flickr8k captions under ``corpus`` (default: ``$SEMCOM_DATA``
-    or ``../shared/data``), built once per process (and cached on disk by the codec itself)."""
+def get_text_codec(name: str = "neural", corpus: str | os.PathLike | None = None) -> TextCodec:
+    """The prompt codec ``name``, loaded once per process: ``neural`` from its shipped checkpoint, the
+    n-gram codecs from the Flickr8k captions under ``corpus`` (default: ``$SEMCOM_DATA`` or
+    ``../shared/data``; cached on disk by the codec itself)."""
     root = Path(corpus).expanduser() if corpus is not None else default_data_dir()
     key = (name, str(root.resolve()))
     with _CODECS_LOCK:
         if key not in _CODECS:
             try:
                 _CODECS[key] = TEXT_CODECS.create(name, data_dir=root)
+            except WeightsNotFoundError:
+                raise
             except FileNotFoundError as err:
                 raise ConfigError(f"the text codec's knowledge base needs the Flickr8k captions: {err}; set "
                                   f"SEMCOM_DATA or pass corpus=DIR (--corpus DIR)") from err
@@ -77,8 +80,10 @@ class GenerativeScheme(Scheme):
     keywords:         keyword extractor (``yake``, ``keybert``, ``none``); used by ``prompt_mode`` and the
                       keyword packet; without either, only for reporting nothing (not run).
     prompt_mode:      ``caption``, ``caption+keywords`` or ``keywords`` (:mod:`semcom.generative.prompt`).
-    prompt_bits:      bit budget of the encoded prompt, header included.
-    text_codec, corpus: prompt codec name and the folder holding flickr8k-captions.
+    prompt_bits:      bit budget of the encoded prompt, header included (0 or None: no budget, the
+                      whole caption is sent losslessly).
+    text_codec:       prompt codec: ``neural`` (default; n-gram + LSTM, its knowledge base ships with
+                      semcom), ``ngram`` or ``unigram`` (built from the Flickr8k captions under ``corpus``).
     keyword_packet:   also send the keywords alone as a second packet, used when the prompt is lost.
     side_info:        ``none`` or ``thumbnail`` (``side_bits`` budget, ``thumb_size`` px, ``side_codec``).
     generator:        ``stable-diffusion`` (default), ``tiny-stable-diffusion``, ``fallback``; missing
@@ -96,8 +101,8 @@ class GenerativeScheme(Scheme):
         captioner_model: str | None = None,
         keywords: str | KeywordExtractor = "yake",
         prompt_mode: str = "caption",
-        prompt_bits: int = 100,
-        text_codec: str = "ngram",
+        prompt_bits: int | None = 100,
+        text_codec: str = "neural",
         corpus: str | os.PathLike | None = None,
         keyword_packet: bool = False,
         keyword_bits: int = 48,
@@ -141,7 +146,9 @@ class GenerativeScheme(Scheme):
             self.captioner = CAPTIONERS.create(name, **opts)
         # -- keywords, prompt, codec
         self.keywords = keywords if isinstance(keywords, KeywordExtractor) else KEYWORD_EXTRACTORS.create(keywords)
-        self.prompt_mode, self.prompt_bits = prompt_mode, int(prompt_bits)
+        if prompt_bits is not None and (isinstance(prompt_bits, bool) or not isinstance(prompt_bits, int) or prompt_bits < 0):
+            raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
+        self.prompt_mode, self.prompt_bits = prompt_mode, (prompt_bits or None)
         if prompt_mode not in PROMPT_MODES:
             raise ConfigError(f"unknown prompt mode {prompt_mode!r}; known: {', '.join(PROMPT_MODES)}")
         self.codec = get_text_codec(text_codec, corpus)

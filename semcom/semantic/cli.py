@@ -44,6 +44,8 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--negatives", type=int, default=6000, help="sampled words outside the corpus per step")
+    parser.add_argument("--residual-min-count", type=int, default=0,
+                        help="words this frequent get learned output-vector and bias corrections (0: none)")
     parser.add_argument("--holdout", type=float, default=0.05, help="share of images held out for the mixture")
     parser.add_argument("--tune-captions", type=int, default=600, help="held-out captions used to pick the mixture")
     parser.add_argument("--seed", type=int, default=0)
@@ -128,7 +130,7 @@ def run_train_prompt_lm(args: argparse.Namespace) -> int:
     wid = {w: i for i, w in enumerate(words)}
     captions = [(img, [wid[t] for t in toks]) for (img, _), toks in zip(train, train_tokens)]
     settings = PromptLMTraining(hidden=args.hidden, epochs=args.epochs, batch=args.batch, lr=args.lr,
-                                negatives=args.negatives, seed=args.seed)
+                                negatives=args.negatives, residual_min_count=args.residual_min_count, seed=args.seed)
     t0 = time.perf_counter()
     model = train_prompt_lm(captions, vectors, general_freq, settings)
     train_s = time.perf_counter() - t0

@@ -7,6 +7,9 @@ only the word distribution differs::
     p(w | history) = (1 - c) * [ m * p_ngram(w | last words) + (1 - m) * p_lstm(w | history) ]
                      + c * (share of w among the words already sent)         (c = 0 before any)
 
+A word spelled earlier in the prompt comes back as a repeat symbol that takes half of the escape
+probability (shared among the words spelled so far), instead of being spelled again.
+
 ``m`` (n-gram share) and ``c`` (cache share) are chosen on held-out Flickr8k captions when the
 model is trained and stored in its card. The LSTM (:mod:`semcom.semantic.neural_lm`) runs in
 float64 and the mixture is rounded to integer frequencies out of 2**30: encoder and decoder in one
@@ -21,13 +24,14 @@ import hashlib
 import json
 import struct
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from semcom.errors import ConfigError
+from semcom.errors import ConfigError, InputError
 from semcom.semantic.neural_lm import (
     EOS_ID,
     UNK_ID,
@@ -37,10 +41,12 @@ from semcom.semantic.neural_lm import (
     cached_word_vectors,
     load_prompt_lm,
     project_vectors,
+    prompt_lm_from_bytes,
 )
 from semcom.semantic.text_codec import EOS, UNK, TEXT_CODECS, TextCodec, default_cache_dir
 
 _SCALE = 1 << 30
+_RECENT_TABLES = 48  # word tables remembered (about 0.5 MB each for the shipped model)
 _MAGIC = b"SCNL"
 
 
@@ -73,7 +79,10 @@ class NeuralTextCodec(TextCodec):
         self._lock = threading.Lock()
         self._inputs: tuple = ()
         self._state = None
-        self._last: torch.Tensor | None = None
+        self._recent: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        with torch.no_grad():  # every word's output vector and bias, computed once
+            idx = torch.arange(self.lm.vocab_size)
+            self._outputs = (*self.lm.outputs(idx, self.lm.counts), idx == EOS_ID)
         params = dict(ngram.params, ngram_weight=self.ngram_weight, cache_weight=self.cache_weight,
                       lm_hidden=self.lm.hidden_size, lm_dim=self.lm.dim)
         super().__init__(ngram.vocab, ngram.chars, ngram.word_model, ngram.char_model, params=params, **options)
@@ -88,38 +97,65 @@ class NeuralTextCodec(TextCodec):
             raise ConfigError("this neural codec was built in memory; save it with semcom.semantic.neural_lm.save_prompt_lm")
         return self._container
 
+    def _blob_size(self) -> int | None:
+        return None if self._container is None else len(self._container)
+
     @classmethod
-    def from_bytes(cls, data: bytes, **options) -> "NeuralTextCodec":
-        raise ConfigError("load a neural prompt codec with load_neural_codec(folder)")
+    def from_bytes(cls, data: bytes, *, sentence_model: str | None = None, cache_dir: str | Path | None = None,
+                   **options) -> "NeuralTextCodec":
+        """Rebuild a codec from :meth:`to_bytes` (word vectors recomputed with MiniLM, cached)."""
+        data = bytes(data)
+        if data[:4] != _MAGIC or len(data) < 12:
+            raise InputError("not a neural prompt codec blob")
+        n_card, n_weights = struct.unpack(">II", data[4:12])
+        card = data[12 : 12 + n_card]
+        weights = data[12 + n_card : 12 + n_card + n_weights]
+        ngram_blob = data[12 + n_card + n_weights :]
+        if len(card) != n_card or len(weights) != n_weights or not ngram_blob:
+            raise InputError("neural prompt codec blob is truncated")
+        ck = prompt_lm_from_bytes(card, weights, ngram_blob, origin="blob")
+        return codec_from_checkpoint(ck, _word_vectors(ck, sentence_model, cache_dir), **options)
 
     def _lm_logprobs(self, history: Sequence[int]) -> torch.Tensor:
         """float64 log-probabilities ``(V,)``, in n-gram vocabulary order, of the word after ``history``.
 
-        The LSTM state of the last call is kept, so coding a prompt word by word costs one step each.
+        The LSTM state of the last call is kept (coding a prompt word by word costs one step each)
+        and recent tables are remembered, so decoding what was just encoded repeats no work.
         """
         nv = len(self._lm_ids)
         inputs = (EOS_ID,) + tuple(self._lm_ids[s] if s < nv else UNK_ID for s in history)
         with self._lock, torch.no_grad():
+            if inputs in self._recent:
+                self._recent.move_to_end(inputs)
+                return self._recent[inputs]
             done = self._inputs
-            if not done or inputs[: len(done)] != done:
+            if len(inputs) <= len(done) or inputs[: len(done)] != done:
                 done, self._state = (), None
-            if len(inputs) > len(done):
-                h, self._state = self.lm.states(torch.tensor([inputs[len(done) :]]), self._state)
-                self._last = torch.log_softmax(self.lm.scores(h[:, -1:])[0, 0], -1)[self._to_lm]
-                self._inputs = inputs
-            return self._last
+            h, self._state = self.lm.states(torch.tensor([inputs[len(done) :]]), self._state)
+            self._inputs = inputs
+            logits = self.lm.scores_from(h[:, -1:], *self._outputs)[0, 0]
+            table = torch.log_softmax(logits, -1)[self._to_lm]
+            self._recent[inputs] = table
+            while len(self._recent) > _RECENT_TABLES:
+                self._recent.popitem(last=False)
+            return table
 
     def _word_freqs(self, history: Sequence[int]) -> np.ndarray:
         kn = super()._word_freqs(history).astype(np.float64)
         p = self.ngram_weight * (kn / kn.sum())
         if self.ngram_weight < 1.0:
             p += (1.0 - self.ngram_weight) * self._lm_logprobs(history).exp().numpy()
+        spelled = history.count(UNK)
+        if spelled:
+            # a word already spelled in this prompt comes back as symbol V + k: half the escape
+            # mass is shared among those repeats, so a repeat costs a few bits, not a new spelling
+            repeat = 0.5 * p[UNK]
+            p[UNK] -= repeat
+            p = np.concatenate([p, np.full(spelled, repeat / spelled)])
         words = [s for s in history if s not in (EOS, UNK)]
         if words and self.cache_weight > 0:
-            # the cache also offers the words spelled so far, as symbols V, V+1, ...
-            size = len(p) + history.count(UNK)
-            cache = np.bincount(words, minlength=size).astype(np.float64) / len(words)
-            p = (1.0 - self.cache_weight) * np.concatenate([p, np.zeros(size - len(p))]) + self.cache_weight * cache
+            cache = np.bincount(words, minlength=len(p)).astype(np.float64) / len(words)
+            p = (1.0 - self.cache_weight) * p + self.cache_weight * cache
         return np.floor(p * _SCALE).astype(np.int64) + 1
 
     def describe(self) -> dict:
@@ -154,11 +190,8 @@ def codec_from_checkpoint(ck: PromptLMCheckpoint, vectors: np.ndarray, *, ngram_
 
 
 def _container(ck: PromptLMCheckpoint) -> bytes:
-    from semcom.semantic.neural_lm import LM_WEIGHTS
-
-    weights = (ck.folder / LM_WEIGHTS).read_bytes()
     card = json.dumps(ck.card, sort_keys=True).encode()
-    return _MAGIC + struct.pack(">II", len(card), len(weights)) + card + weights + ck.ngram_blob
+    return _MAGIC + struct.pack(">II", len(card), len(ck.weights)) + card + ck.weights + ck.ngram_blob
 
 
 _LOADED: dict[tuple, NeuralTextCodec] = {}
@@ -179,7 +212,10 @@ def load_neural_codec(lines=None, *, data_dir=None, checkpoint: str | None = Non
     ck = load_prompt_lm(checkpoint)
     key = (str(ck.folder), sentence_model, tuple(sorted(options.items())))
     if key not in _LOADED:
-        raw = cached_word_vectors(ck.words, sentence_model, Path(cache_dir) if cache_dir else default_cache_dir())
-        vectors = project_vectors(raw, ck.mean, ck.axes, ck.scale)
-        _LOADED[key] = codec_from_checkpoint(ck, vectors, **options)
+        _LOADED[key] = codec_from_checkpoint(ck, _word_vectors(ck, sentence_model, cache_dir), **options)
     return _LOADED[key]
+
+
+def _word_vectors(ck: PromptLMCheckpoint, sentence_model: str | None, cache_dir: str | Path | None) -> np.ndarray:
+    raw = cached_word_vectors(ck.words, sentence_model, Path(cache_dir) if cache_dir else default_cache_dir())
+    return project_vectors(raw, ck.mean, ck.axes, ck.scale)

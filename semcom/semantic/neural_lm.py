@@ -112,10 +112,14 @@ class PromptLM(nn.Module):
     vectors:     ``(V, dim)`` word vectors (rows 0 and 1, the special symbols, are ignored).
     log_general: ``(V,)`` natural log of each word's general-English frequency.
     counts:      ``(V,)`` each word's count in the caption corpus.
+    residual_min_count: words seen at least this often in the corpus also get a learned
+                 correction of their output vector and bias (0: none). The bias correction only
+                 applies where the word's (leave-one-image-out) count is positive, so words new to
+                 the corpus are priced by the shared features alone, as in training.
     """
 
     def __init__(self, vectors: torch.Tensor, log_general: torch.Tensor, counts: torch.Tensor,
-                 hidden: int = 512, dropout: float = 0.3):
+                 hidden: int = 512, dropout: float = 0.3, residual_min_count: int = 0):
         super().__init__()
         v, dim = vectors.shape
         if log_general.shape != (v,) or counts.shape != (v,):
@@ -133,6 +137,16 @@ class PromptLM(nn.Module):
         self.vector_bias = nn.Parameter(torch.zeros(dim))
         # weights of: log general frequency, log(1 + corpus count), corpus count == 0, constant
         self.bias_weights = nn.Parameter(torch.tensor([0.3, 0.5, -2.0, 0.0]))
+        self.residual_min_count = int(residual_min_count)
+        with_residual = self.counts >= max(1, self.residual_min_count)
+        with_residual[:2] = False
+        if self.residual_min_count <= 0:
+            with_residual[:] = False
+        rows = torch.full((v,), -1, dtype=torch.long)
+        rows[with_residual] = torch.arange(int(with_residual.sum()))
+        self.register_buffer("residual_rows", rows, persistent=False)
+        self.residual_vectors = nn.Parameter(torch.zeros(int(with_residual.sum()), dim))
+        self.residual_bias = nn.Parameter(torch.zeros(int(with_residual.sum())))
 
     @property
     def vocab_size(self) -> int:
@@ -155,22 +169,36 @@ class PromptLM(nn.Module):
         out, state = self.rnn(self.drop(self.embed(ids)), state)
         return self.drop(out), state
 
-    def scores(self, h: torch.Tensor, idx: torch.Tensor | None = None, counts: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of the candidate words ``idx`` (K,) (default: all) from outputs ``h`` (B, T, hidden).
+    def outputs(self, idx: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output vectors ``(K, dim)`` and biases ``(..., K)`` of the words ``idx`` given ``counts`` (..., K);
+        the escape symbol's bias is ``-inf`` (the codec's n-gram part prices escapes)."""
+        dtype = self.vector_bias.dtype
+        counts = counts.to(dtype)
+        vec = self.vectors[idx].to(dtype)
+        bias = self.word_bias(counts, idx)
+        if self.residual_bias.numel():
+            rows = self.residual_rows[idx]
+            has = (rows >= 0).to(dtype)
+            rows = rows.clamp(min=0)
+            vec = vec + self.residual_vectors[rows] * has.unsqueeze(-1)
+            bias = bias + self.residual_bias[rows] * has * (counts > 0).to(dtype)
+        return vec, bias.masked_fill(idx == UNK_ID, float("-inf"))
 
-        ``counts`` (B, K): per-sequence corpus counts (default: the stored counts). The escape
-        symbol gets no mass from this model (``-inf``): the codec's n-gram part prices escapes.
+    def scores(self, h: torch.Tensor, idx: torch.Tensor | None = None, counts: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, T, K)`` of the candidate words ``idx`` (K,) (default: all) from outputs ``h`` (B, T, hidden).
+
+        ``counts`` (B, K): per-sequence corpus counts (default: the stored counts).
         """
         if idx is None:
             idx = torch.arange(self.vocab_size, device=h.device)
         if counts is None:
             counts = self.counts[idx].unsqueeze(0)
-        vec = self.vectors[idx].to(h.dtype)
-        logits = self.query(h) @ vec.T + self.word_bias(counts.to(h.dtype), idx).unsqueeze(1)
-        is_eos = (idx == EOS_ID).to(h.dtype)
-        is_unk = idx == UNK_ID
-        logits = logits + self.eos_score(h) * is_eos
-        return logits.masked_fill(is_unk, float("-inf"))
+        vec, bias = self.outputs(idx, counts)
+        return self.scores_from(h, vec, bias.unsqueeze(-2), idx == EOS_ID)
+
+    def scores_from(self, h: torch.Tensor, vec: torch.Tensor, bias: torch.Tensor, is_eos: torch.Tensor) -> torch.Tensor:
+        """``query(h) @ vec.T + bias + eos_score(h) * is_eos``: logits from precomputed outputs."""
+        return self.query(h) @ vec.T + bias + self.eos_score(h) * is_eos.to(h.dtype)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` ids (starting with ``</s>``) -> ``(B, T, V)`` next-word logits."""
@@ -208,6 +236,7 @@ class PromptLMCheckpoint:
     scale: float
     ngram_blob: bytes
     folder: Path
+    weights: bytes
 
 
 def resolve_prompt_lm(name_or_path: str | os.PathLike | None = None) -> Path:
@@ -232,7 +261,8 @@ def save_prompt_lm(folder: str | os.PathLike, model: PromptLM, *, words: Sequenc
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+               if v.numel()}
     tensors["vocab.log_general"] = model.log_general.float().contiguous()
     tensors["vocab.counts"] = model.counts.to(torch.int32).contiguous()
     tensors["vectors.mean"] = torch.from_numpy(np.asarray(mean, np.float32))
@@ -240,40 +270,56 @@ def save_prompt_lm(folder: str | os.PathLike, model: PromptLM, *, words: Sequenc
     save_file(tensors, str(out / LM_WEIGHTS), metadata={"words": "\n".join(words)})
     (out / LM_NGRAM).write_bytes(ngram_blob)
     card = {"format": LM_FORMAT, "version": LM_FORMAT_VERSION, "vector_scale": float(scale),
-            "hidden": model.hidden_size, "dim": model.dim, "vocab_size": model.vocab_size, **card}
+            "hidden": model.hidden_size, "dim": model.dim, "vocab_size": model.vocab_size,
+            "residual_min_count": model.residual_min_count, **card}
     (out / LM_CARD).write_text(json.dumps(card, indent=2) + "\n")
     return out
 
 
 def load_prompt_lm(name_or_path: str | os.PathLike | None = None) -> PromptLMCheckpoint:
     """Read a prompt-LM folder (see :func:`save_prompt_lm`)."""
-    from safetensors import SafetensorError, safe_open
-
     folder = resolve_prompt_lm(name_or_path)
     try:
-        card = json.loads((folder / LM_CARD).read_text())
-        if card.get("format") != LM_FORMAT or card.get("version") != LM_FORMAT_VERSION:
-            raise InputError(f"{folder / LM_CARD} is not a {LM_FORMAT} v{LM_FORMAT_VERSION} model card")
-        with safe_open(str(folder / LM_WEIGHTS), framework="pt") as f:
-            words = f.metadata()["words"].split("\n")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        parts = [(folder / name).read_bytes() for name in (LM_CARD, LM_WEIGHTS, LM_NGRAM)]
+    except OSError as err:
+        raise InputError(f"prompt language model at {folder} is unreadable: {err}") from err
+    return prompt_lm_from_bytes(*parts, origin=folder)
+
+
+def prompt_lm_from_bytes(card: bytes, weights: bytes, ngram_blob: bytes, origin: Path | str = "bytes") -> PromptLMCheckpoint:
+    """A checkpoint from the contents of its three files (``origin`` names it in errors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    try:
+        card_dict = json.loads(card)
+        if card_dict.get("format") != LM_FORMAT or card_dict.get("version") != LM_FORMAT_VERSION:
+            raise InputError(f"{origin}: not a {LM_FORMAT} v{LM_FORMAT_VERSION} model card")
+        header_len = int.from_bytes(weights[:8], "little")
+        words = json.loads(weights[8 : 8 + header_len])["__metadata__"]["words"].split("\n")
+        tensors = load_tensors(weights)
         state = {k[6:]: v.float() for k, v in tensors.items() if k.startswith("model.")}
-        general = tensors["vocab.log_general"].float().numpy()
+        log_general = tensors["vocab.log_general"].float().numpy()
         counts = tensors["vocab.counts"].numpy().astype(np.int64)
         mean, axes = tensors["vectors.mean"].numpy(), tensors["vectors.axes"].numpy()
-        blob = (folder / LM_NGRAM).read_bytes()
-    except (OSError, KeyError, ValueError, SafetensorError) as err:
-        raise InputError(f"prompt language model at {folder} is unreadable: {err}") from err
-    if len(words) != len(counts) or len(words) != len(general) or words[:2] != list(_SPECIALS):
-        raise InputError(f"prompt language model at {folder}: vocabulary and tables disagree")
-    return PromptLMCheckpoint(card, state, words, general, counts, mean, axes, float(card["vector_scale"]), blob, folder)
+        scale = float(card_dict["vector_scale"])
+    except (KeyError, ValueError, TypeError, SafetensorError) as err:
+        raise InputError(f"prompt language model {origin} is unreadable: {err}") from err
+    if len(words) != len(counts) or len(words) != len(log_general) or words[:2] != list(_SPECIALS):
+        raise InputError(f"prompt language model {origin}: vocabulary and tables disagree")
+    return PromptLMCheckpoint(card_dict, state, words, log_general, counts, mean, axes, scale, ngram_blob,
+                              Path(origin), weights)
 
 
 def build_prompt_lm(ck: PromptLMCheckpoint, vectors: np.ndarray) -> PromptLM:
     """The model of a checkpoint, given its projected word vectors ``(V, dim)``; eval mode."""
     model = PromptLM(torch.from_numpy(vectors), torch.from_numpy(ck.log_general), torch.from_numpy(ck.counts.astype(np.float32)),
-                     hidden=int(ck.card["hidden"]), dropout=0.0)
-    model.load_state_dict(ck.state)
+                     hidden=int(ck.card["hidden"]), dropout=0.0,
+                     residual_min_count=int(ck.card.get("residual_min_count", 0)))
+    state = dict(ck.state)
+    for name in ("residual_vectors", "residual_bias"):  # empty tensors are not stored
+        state.setdefault(name, getattr(model, name).detach())
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -317,6 +363,8 @@ class PromptLMTraining:
     lr: float = 2e-3
     negatives: int = 6000
     dropout: float = 0.3
+    residual_min_count: int = 0
+    residual_decay: float = 0.01
     seed: int = 0
     log_every: int = 100
 
@@ -353,13 +401,17 @@ def train_prompt_lm(
     for img, ids in captions:
         per_image[img].update(ids)
     model = PromptLM(torch.from_numpy(vectors), torch.from_numpy(np.log(np.maximum(general_freq, 1e-12)).astype(np.float32)),
-                     torch.from_numpy(counts), hidden=settings.hidden, dropout=settings.dropout)
+                     torch.from_numpy(counts), hidden=settings.hidden, dropout=settings.dropout,
+                     residual_min_count=settings.residual_min_count)
     seen = torch.from_numpy(np.nonzero(counts > 0)[0])
     seen = seen[seen >= 2]
     rest = torch.from_numpy(np.nonzero(counts == 0)[0])
     rest = rest[rest >= 2]
     n_neg = min(settings.negatives, len(rest))
-    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    residual = [model.residual_vectors, model.residual_bias]
+    shared = [p for p in model.parameters() if all(p is not r for r in residual)]
+    opt = torch.optim.AdamW([{"params": shared, "weight_decay": 0.0},
+                             {"params": residual, "weight_decay": settings.residual_decay}], lr=settings.lr)
     steps = max(1, int(settings.epochs * math.ceil(len(captions) / settings.batch)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=steps, pct_start=0.05)
     step, t0, running = 0, time.perf_counter(), []

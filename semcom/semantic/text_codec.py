@@ -1085,6 +1085,9 @@ class TextCodec:
         """Bits that :meth:`encode` spends on ``prompt`` (header included)."""
         return self.encode(prompt).num_bits
 
+    def _blob_size(self) -> int | None:
+        return len(self.to_bytes())
+
     def describe(self) -> dict:
         """Sizes and settings, for reports."""
         return {
@@ -1094,7 +1097,7 @@ class TextCodec:
             "order": self.word_model.order,
             "char_order": self.char_model.order,
             "ngrams": {k: int(len(v[1])) for k, v in self.word_model.ngrams.items()},
-            "blob_bytes": len(self.to_bytes()),
+            "blob_bytes": self._blob_size(),
             "kb_version": self.kb_version,
             "version_bits": self.version_bits,
             "check_bits": self.check_bits,
