@@ -220,3 +220,26 @@ def test_semcom_eval_gai(folder, capsys):
     assert out["config"]["captioner"] == "reference" and out["config"]["generator"] == "tiny-stable-diffusion"
     sent = {r["details"]["sent_prompt"] for r in out["images"]}
     assert sent == {CAPTION_A, CAPTION_B}
+
+
+def test_semcom_eval_gai_prompt_budget_and_codec(tmp_path, capsys):
+    long_caption = ("a man in a blue jacket riding a brown horse along a snowy mountain road next to a frozen "
+                    "lake under a cloudy sky")
+    save_image(tmp_path / "a.png", data.astronaut()[:48, :64])
+    (tmp_path / "long.json").write_text(json.dumps({"images": {"a.png": {"caption": long_caption}}}))
+    args = ["eval", "--scheme", "gai", "--captioner", "reference", "--captions", str(tmp_path / "long.json"),
+            "--generator", "fallback", "--images", str(tmp_path), "--snr-db", "10", "--json"]
+    records = {}
+    for codec, budget in (("ngram", "0"), ("neural", "0"), ("neural", "100")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main([*args, "--text-codec", codec, "--prompt-bits", budget]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["config"]["text_codec"] == codec
+        records[codec, budget] = out["images"][0]["details"]
+    for key in (("ngram", "0"), ("neural", "0")):  # no budget: the whole caption, exactly
+        assert records[key]["sent_prompt"] == records[key]["received_prompt"] == long_caption
+        assert not records[key]["prompt_truncated"]
+    assert records["neural", "100"]["prompt_truncated"] and long_caption.startswith(records["neural", "100"]["sent_prompt"])
+    with pytest.raises(Exception, match="prompt_bits"):
+        make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=-1)
