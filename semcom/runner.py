@@ -577,7 +577,7 @@ def summarise(records: list[dict], config: dict, build_seconds: dict | None = No
                    "build_seconds": build_seconds.get(label) if snr == config["snr_db"][0] else None}
             if all("capacity_bits" in r for r in group):
                 row["capacity_bits_total"] = float(sum(r["capacity_bits"] for r in group))
-            for key in ("semantic_similarity", "prompt_exact", "prompt_bits"):
+            for key in ("semantic_similarity", "caption_similarity", "prompt_exact", "prompt_bits"):
                 values = [r[key] for r in group if r.get(key) is not None]
                 if values:
                     row[key] = float(np.mean(values))

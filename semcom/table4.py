@@ -143,7 +143,8 @@ def table_rows(summary: list[dict]) -> list[dict]:
             "capacity_bits_analog": s.get("capacity_bits_total") if analog else None,
             "channel_uses": s["channel_uses_total"], "channel_uses_per_image": s["channel_uses_per_image"],
             "psnr": s["psnr"], "ssim": s["ssim"], "ms_ssim": s["ms_ssim"],
-            "semantic_similarity": s.get("semantic_similarity"), "failures": s["failures"],
+            "semantic_similarity": s.get("caption_similarity", s.get("semantic_similarity")),
+            "prompt_exact": s.get("prompt_exact"), "failures": s["failures"],
             "model": s["model"], "build_seconds": s.get("build_seconds"), "item_seconds": s.get("item_seconds"),
         })
     for p in PUBLISHED:
@@ -151,7 +152,8 @@ def table_rows(summary: list[dict]) -> list[dict]:
                      "snr_db": 0.0, "images": PUBLISHED_IMAGES, "downlink_bits": p["bits_total"],
                      "bits_per_image": p["bits_total"] / PUBLISHED_IMAGES, "capacity_bits_analog": None,
                      "channel_uses": None, "channel_uses_per_image": None, "psnr": p["psnr"], "ssim": None,
-                     "ms_ssim": None, "semantic_similarity": None, "failures": None, "model": "as published",
+                     "ms_ssim": None, "semantic_similarity": None, "prompt_exact": None, "failures": None,
+                     "model": "as published",
                      "build_seconds": None, "item_seconds": None})
     return rows
 
@@ -184,7 +186,9 @@ def markdown(rows: list[dict], config: dict, seconds: float | None = None, title
     lines += ["", "Wall time = this run's model loading (load) + the time spent on each item (items finished by an "
               "earlier, resumed run count with their own time). The JSCC row sends analog symbols: it carries no "
               "digital bits; 'at capacity' is the number of bits its channel uses would carry at the channel's "
-              "capacity. Published rows are the white paper's own figures, not measured here."]
+              "capacity. Semantic similarity: MiniLM cosine of the received prompt and the whole caption (below 1 when "
+              "a bit budget cut the caption, even if every bit arrived). Published rows are the white paper's own "
+              "figures, not measured here."]
     if seconds is not None:
         lines.append(f"Total wall time of this run: {seconds:.1f} s.")
     return "\n".join(lines) + "\n"

@@ -46,7 +46,7 @@ from semcom.images import check_image
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS
 from semcom.schemes.base import SCHEMES, Scheme, SchemeResult
-from semcom.semantic import TEXT_CODECS, DecodedPrompt, TextCodec, default_data_dir
+from semcom.semantic import TEXT_CODECS, DecodedPrompt, TextCodec, default_data_dir, normalize_prompt
 
 _CODECS: dict[tuple, TextCodec] = {}
 _CODECS_LOCK = threading.Lock()
@@ -90,6 +90,9 @@ class GenerativeScheme(Scheme):
                       weights fall back (with a warning and a ``fallback: ...`` label) unless ``strict``.
     generator_model, steps, guidance, scheduler, strength, resolution: generator settings.
     channel, mcs (index, or None for link adaptation), code (``polar``/``auto``/``ldpc``), arq, seed.
+    similarity:       report MiniLM similarities: ``semantic_similarity`` (received vs sent prompt) and
+                      ``caption_similarity`` (received prompt vs the whole caption, which a budget or the
+                      ``keywords`` mode leaves below 1 even when every bit arrives).
     """
 
     name = "gai"
@@ -296,6 +299,9 @@ class GenerativeScheme(Scheme):
             sim = semantic_similarity(prompt.text, received_text)
             if sim is not None:
                 metrics["semantic_similarity"] = sim
+                # what arrived against the whole caption: below 1 for a cut or keywords-only prompt
+                metrics["caption_similarity"] = (sim if normalize_prompt(prompt.text) == normalize_prompt(cap.text)
+                                                  else semantic_similarity(cap.text, received_text))
         return SchemeResult(reconstruction, int(bits), int(coded), int(uses), failed=failed, metrics=metrics,
                             details=details)
 

@@ -236,10 +236,16 @@ def test_semcom_eval_gai_prompt_budget_and_codec(tmp_path, capsys):
             assert main([*args, "--text-codec", codec, "--prompt-bits", budget]) == 0
         out = json.loads(capsys.readouterr().out)
         assert out["config"]["text_codec"] == codec
-        records[codec, budget] = out["images"][0]["details"]
+        records[codec, budget] = out["images"][0]
     for key in (("ngram", "0"), ("neural", "0")):  # no budget: the whole caption, exactly
-        assert records[key]["sent_prompt"] == records[key]["received_prompt"] == long_caption
-        assert not records[key]["prompt_truncated"]
-    assert records["neural", "100"]["prompt_truncated"] and long_caption.startswith(records["neural", "100"]["sent_prompt"])
+        details = records[key]["details"]
+        assert details["sent_prompt"] == details["received_prompt"] == long_caption
+        assert not details["prompt_truncated"]
+        assert records[key]["semantic_similarity"] == records[key]["caption_similarity"] == 1.0
+    cut = records["neural", "100"]
+    assert cut["details"]["prompt_truncated"] and long_caption.startswith(cut["details"]["sent_prompt"])
+    # the cut prompt arrives exactly, but only part of the caption's meaning does
+    assert cut["prompt_exact"] == 1.0 and cut["semantic_similarity"] == 1.0
+    assert 0.3 < cut["caption_similarity"] < 1.0
     with pytest.raises(Exception, match="prompt_bits"):
         make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=-1)
