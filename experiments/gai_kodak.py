@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'failures':>9}")
     for s in rows:
         print(f"{s['snr_db']:6.1f} {s['bits']:9.1f} {s['channel_uses']:7.0f} {100 * s['prompt_exact']:6.1f}% "
-              f"{s['semantic_similarity']:6.3f} {s['caption_similarity']:7.3f} {s['word_error_rate']:6.3f} {s['keyword_recall']:7.3f} "
+              f"{s['semantic_similarity']:6.3f} {s['caption_similarity']:7.3f} {s['word_error_rate']:6.3f} "
+              f"{s['keyword_recall']:7.3f} "
               f"{s['failures']:4d}/{s['transmissions']}")
     return 0
 

@@ -300,7 +300,7 @@ class GenerativeScheme(Scheme):
             if sim is not None:
                 metrics["semantic_similarity"] = sim
                 # what arrived against the whole caption: below 1 for a cut or keywords-only prompt
-                metrics["caption_similarity"] = (sim if normalize_prompt(prompt.text) == normalize_prompt(cap.text)
+                metrics["caption_similarity"] = (sim if prompt.text == normalize_prompt(cap.text)
                                                   else semantic_similarity(cap.text, received_text))
         return SchemeResult(reconstruction, int(bits), int(coded), int(uses), failed=failed, metrics=metrics,
                             details=details)
