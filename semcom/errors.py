@@ -19,3 +19,7 @@ class WeightsNotFoundError(SemcomError, FileNotFoundError):
 
 class CodecError(SemcomError, ValueError):
     """A codec bitstream that cannot be decoded: corrupted, truncated, or not of the expected shape."""
+
+
+class UnsafeFileError(InputError):
+    """A file that could only be loaded by running code it contains (a pickle of arbitrary objects)."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import random
 import signal
 import sys
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semcom.errors import ConfigError, InputError
+from semcom.errors import ConfigError, InputError, UnsafeFileError
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
 from semcom.jscc.data import CropSampler, center_crop, load_images, to_float
 from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters, psnr
@@ -211,6 +212,41 @@ def _rng_state(sampler_gen, noise_gen) -> dict:
     }
 
 
+#: What a training state holds besides tensors and plain values: the NumPy RNG state's uint32 array.
+_NUMPY_CORE = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1.x
+_STATE_NUMPY_GLOBALS = [_NUMPY_CORE.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+_STATE_KEYS = {"model": dict, "optimizer": dict, "step": int, "elapsed_s": (int, float), "rng": dict, "config": dict}
+_RNG_KEYS = ("torch", "python", "numpy", "sampler", "noise")
+
+
+def load_training_state(path: Path) -> dict:
+    """Read a resume state written by :func:`train` without running any code a crafted file holds.
+
+    Only tensors, containers, plain values and the NumPy RNG state's uint32 array are unpickled
+    (``torch.load(weights_only=True)``); anything else raises :class:`UnsafeFileError`, and a file
+    that loads but is not a training state raises :class:`InputError`.
+    """
+    try:
+        with torch.serialization.safe_globals(_STATE_NUMPY_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeFileError(
+            f"refusing to load {path}: it holds something other than tensors and plain values, and "
+            "loading that could run code the file contains (resume only from states this program wrote)"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise InputError(f"{path} is not a readable training state: {err}") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not a training state (a {type(state).__name__}, not a dict)")
+    for key, kind in _STATE_KEYS.items():
+        if not isinstance(state.get(key), kind):
+            raise InputError(f"{path} is not a training state: {key!r} is missing or of the wrong type")
+    missing = [k for k in _RNG_KEYS if k not in state["rng"]]
+    if missing:
+        raise InputError(f"{path} is not a training state: RNG states {missing} are missing")
+    return state
+
+
 def _set_rng_state(state: dict, sampler_gen, noise_gen) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
@@ -266,7 +302,7 @@ def train(opts: TrainOptions) -> dict:
     if opts.resume:
         if not state_path.is_file():
             raise InputError(f"--resume: no training state at {state_path} (use the same --out / --state-dir)")
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = load_training_state(state_path)
         config = JSCCConfig.from_dict(state["config"])
     else:
         config = opts.model_config()

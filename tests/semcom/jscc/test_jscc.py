@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.errors import ConfigError, InputError, UnsafeFileError, WeightsNotFoundError
 from semcom.jscc import (
     JSCCConfig,
     JSCCModel,
@@ -20,7 +22,7 @@ from semcom.jscc import (
     save_checkpoint,
 )
 from semcom.jscc.cli import add_commands
-from semcom.jscc.train import TrainOptions, train
+from semcom.jscc.train import TrainOptions, load_training_state, train
 from semcom.link.analog import AnalogLink
 
 TINY = dict(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 1))
@@ -230,10 +232,51 @@ def test_resume_continues_the_interrupted_run_exactly(tmp_path):
     assert paused["steps"] == 7 and paused["interrupted"]
     resumed = train(_opts(tmp_path / "b", data, steps=20, resume=True))
     assert full["steps"] == resumed["steps"] == 20
-    wa = torch.load(tmp_path / "a" / "state" / "state.pt", weights_only=False)["model"]
-    wb = torch.load(tmp_path / "b" / "state" / "state.pt", weights_only=False)["model"]
+    wa = load_training_state(tmp_path / "a" / "state" / "state.pt")["model"]
+    wb = load_training_state(tmp_path / "b" / "state" / "state.pt")["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+
+
+class _Payload:
+    """Pickles as a call of ``func(*args)``: what a crafted state file would run when unpickled."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("how", ["open", "os.system"])
+def test_resume_refuses_a_state_that_would_run_code(tmp_path, how):
+    data = _synthetic_folder(tmp_path / "imgs")
+    marker = tmp_path / "pwned"
+    payload = _Payload(builtins.open, str(marker), "w") if how == "open" else _Payload(os.system, f"touch {marker}")
+    state_path = tmp_path / "state" / "state.pt"
+    state_path.parent.mkdir()
+    torch.save({"model": payload, "optimizer": {}, "step": 0, "elapsed_s": 0.0, "rng": {}, "config": {}}, state_path)
+    with pytest.raises(UnsafeFileError, match="refusing to load"):
+        train(_opts(tmp_path, data, steps=5, resume=True))
+    assert not marker.exists()
+    torch.load(state_path, weights_only=False)  # the file is live: an unchecked load runs it
+    assert marker.exists()
+
+
+def test_resume_refuses_files_that_are_not_training_states(tmp_path):
+    path = tmp_path / "state.pt"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(InputError, match="not a training state"):
+        load_training_state(path)
+    torch.save({"model": {}, "step": 1}, path)
+    with pytest.raises(InputError, match="'optimizer' is missing"):
+        load_training_state(path)
+    path.write_bytes(b"not a torch file at all")
+    with pytest.raises(InputError, match="refusing to load"):
+        load_training_state(path)
+    path.write_bytes(b"PK\x03\x04 a cut-off zip")
+    with pytest.raises(InputError, match="not a readable training state"):
+        load_training_state(path)
 
 
 def test_training_needs_steps_or_minutes(tmp_path):
