@@ -2,6 +2,7 @@
 
 - :mod:`knowledge_base.store`: versioned, content-addressed store over SQLite.
 - :mod:`knowledge_base.update`: signed, compressed updates and their checked application.
+- :mod:`knowledge_base.keys`: Ed25519 and HMAC key files.
 - :mod:`knowledge_base.sync`: when to send updates to whom, over an abstract transport.
 - :mod:`knowledge_base.cli`: the ``semcom kb`` commands.
 """
@@ -18,6 +19,7 @@ from knowledge_base.store import (
     KBDiff,
     KnowledgeBase,
     ModelRef,
+    SequenceReset,
     VersionInfo,
     manifest_bytes,
     short_id,
@@ -62,6 +64,7 @@ __all__ = [
     "KBDiff",
     "KnowledgeBase",
     "ModelRef",
+    "SequenceReset",
     "VersionInfo",
     "manifest_bytes",
     "short_id",

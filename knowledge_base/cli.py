@@ -1,13 +1,20 @@
 """``semcom kb ...``: create, inspect, export and import knowledge bases.
 
-Updates are signed with HMAC-SHA256. The key is read from ``--key-file`` (the file's bytes,
-surrounding whitespace stripped) or from the environment variable ``SEMCOM_KB_KEY`` (its UTF-8
-bytes, stripped); it must be at least 16 bytes long.
+Updates are signed with Ed25519 or HMAC-SHA256 (``semcom kb keygen --algorithm ed25519|hmac``).
+Ed25519: ``export`` signs with the publisher's private key (``NAME.key``), ``import`` checks with
+the public key (``NAME.pub``) only, so receivers cannot sign. HMAC: one shared secret of at least
+16 bytes on both ends; whoever holds it can also sign. The key comes from ``--key-file`` or from the
+environment variable ``SEMCOM_KB_KEY`` (its UTF-8 bytes); the file's content tells which kind it is.
+
+Every import is checked against the store's replay counter (0 for a new store, then the last
+accepted sequence number): replayed or older updates are refused. Only ``reset-sequence``, which
+writes an audit entry and a log line, can lower it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -15,8 +22,9 @@ import sys
 from typing import Any
 
 from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.keys import ALGORITHMS, generate_keys, read_key_file, signer_from_bytes, verifier_from_bytes
 from knowledge_base.store import EMPTY_VERSION, KnowledgeBase
-from knowledge_base.update import COMPRESSIONS, HmacSigner, HmacVerifier, apply_update, make_update, read_header
+from knowledge_base.update import COMPRESSIONS, Signer, Verifier, apply_update, make_update, read_header
 
 DEFAULT_DB = "./semcom-kb.sqlite"
 KEY_ENV = "SEMCOM_KB_KEY"
@@ -24,15 +32,21 @@ _EXPORT_SEQUENCE = "export_sequence"
 
 
 def add_kb_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``kb init|show|diff|export|import`` to an argparse sub-parsers object."""
+    """Add ``kb init|show|diff|keygen|export|import|reset-sequence`` to an argparse sub-parsers object."""
     kb = subparsers.add_parser("kb", help="manage the shared knowledge base", description=__doc__)
     kb.set_defaults(run=lambda args: (kb.print_help(), 0)[1])
     commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"knowledge base file (default {DEFAULT_DB})")
-    keyed = argparse.ArgumentParser(add_help=False)
-    keyed.add_argument("--key-file", metavar="FILE", help=f"HMAC key file (default: ${KEY_ENV})")
+    signing = argparse.ArgumentParser(add_help=False)
+    signing.add_argument(
+        "--key-file", metavar="FILE", help=f"Ed25519 private key or HMAC secret (default: ${KEY_ENV})"
+    )
+    checking = argparse.ArgumentParser(add_help=False)
+    checking.add_argument(
+        "--key-file", metavar="FILE", help=f"the publisher's Ed25519 public key or the HMAC secret (default: ${KEY_ENV})"
+    )
 
     p = commands.add_parser("init", parents=[common], help="create an empty knowledge base")
     p.set_defaults(run=_init)
@@ -48,7 +62,15 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_diff)
 
-    p = commands.add_parser("export", parents=[common, keyed], help="write a signed update file")
+    p = commands.add_parser("keygen", help="write a new signing key (Ed25519 key pair or HMAC secret)")
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="ed25519", help="default ed25519")
+    p.add_argument(
+        "--out", required=True, metavar="PREFIX",
+        help="writes PREFIX.key (private key or secret, mode 0600) and, for ed25519, PREFIX.pub",
+    )
+    p.set_defaults(run=_keygen)
+
+    p = commands.add_parser("export", parents=[common, signing], help="write a signed update file")
     p.add_argument("output", help="update file to write")
     p.add_argument("--from", dest="from_version", default="EMPTY", help="version the receiver holds (default EMPTY)")
     p.add_argument("--to", dest="to_version", default="HEAD", help="version to send (default HEAD)")
@@ -56,12 +78,20 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--compression", default="zlib", choices=["auto", *COMPRESSIONS], help="default zlib")
     p.set_defaults(run=_export)
 
-    p = commands.add_parser("import", parents=[common, keyed], help="check and apply a signed update file")
+    p = commands.add_parser("import", parents=[common, checking], help="check and apply a signed update file")
     p.add_argument("input", help="update file to read")
-    p.add_argument(
-        "--last-sequence", type=int, help="last accepted sequence number (default: the one the store recorded)"
-    )
     p.set_defaults(run=_import)
+
+    p = commands.add_parser(
+        "reset-sequence", parents=[common],
+        help="set the replay counter (administrators only; audited and logged)",
+        description="Set the store's replay counter to VALUE. Lowering it makes the store accept again "
+        "updates it refused as replays: do it only when the sender's counter was lost.",
+    )
+    p.add_argument("value", type=int, help="new value of the counter")
+    p.add_argument("--reason", required=True, help="why; kept in the audit trail")
+    p.add_argument("--confirm", action="store_true", help="required: confirms the reset")
+    p.set_defaults(run=_reset_sequence)
     return kb
 
 
@@ -69,20 +99,20 @@ def _open(args: argparse.Namespace) -> KnowledgeBase:
     return KnowledgeBase(args.db, create=False)
 
 
-def _key(args: argparse.Namespace) -> bytes:
+def _key_bytes(args: argparse.Namespace) -> tuple[bytes, str]:
     if args.key_file:
-        try:
-            with open(args.key_file, "rb") as f:
-                key = f.read().strip()
-        except OSError as err:
-            raise KnowledgeBaseError(f"cannot read key file {args.key_file!r}: {err.strerror}") from None
-    elif os.environ.get(KEY_ENV):
-        key = os.environ[KEY_ENV].strip().encode("utf-8")
-    else:
-        raise KnowledgeBaseError(f"no signing key: pass --key-file or set {KEY_ENV}")
-    if len(key) < 16:
-        raise KnowledgeBaseError(f"the key is {len(key)} bytes; it must be at least 16")
-    return key
+        return read_key_file(args.key_file), args.key_file
+    if os.environ.get(KEY_ENV):
+        return os.environ[KEY_ENV].encode("utf-8"), f"${KEY_ENV}"
+    raise KnowledgeBaseError(f"no signing key: pass --key-file or set {KEY_ENV}")
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    return signer_from_bytes(*_key_bytes(args))
+
+
+def _verifier(args: argparse.Namespace) -> Verifier:
+    return verifier_from_bytes(*_key_bytes(args))
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -106,6 +136,7 @@ def _show(args: argparse.Namespace) -> int:
             "db": args.db,
             "head": head,
             "last_sequence": kb.last_sequence,
+            "sequence_resets": [dataclasses.asdict(r) for r in kb.sequence_resets()],
             "versions": [
                 {
                     "id": v.id,
@@ -125,7 +156,12 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
-    print(f"knowledge base {args.db}: {len(report['versions'])} version(s), head {head[:8] if head else 'none'}")
+    print(
+        f"knowledge base {args.db}: {len(report['versions'])} version(s), head {head[:8] if head else 'none'}, "
+        f"replay counter {report['last_sequence']}"
+    )
+    for r in report["sequence_resets"]:
+        print(f"  counter reset {r['old']} -> {r['new']} on {_when(r['time'])} by {r['user']}: {r['reason']}")
     for v in report["versions"]:
         mark = "*" if v["head"] else " "
         print(f"{mark} {v['id'][:16]}  {_when(v['created'])}  {v['entries']:4d} entries  {v['message']}")
@@ -163,13 +199,23 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    paths = generate_keys(args.algorithm, args.out)
+    if args.algorithm == "ed25519":
+        print(f"wrote {paths['private']} (private key: signs updates, keep it with the publisher) and "
+              f"{paths['public']} (public key: give it to receivers, it can only verify)")
+    else:
+        print(f"wrote {paths['secret']} (HMAC secret: both ends need it, and any holder can sign)")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
-    key = _key(args)
+    signer = _signer(args)
     with _open(args) as kb:
         previous = kb._state(_EXPORT_SEQUENCE)
         sequence = args.sequence if args.sequence is not None else int(previous or 0) + 1
         from_version = None if args.from_version in ("EMPTY", "empty") else args.from_version
-        data = make_update(kb, from_version, args.to_version, sequence, HmacSigner(key), compression=args.compression)
+        data = make_update(kb, from_version, args.to_version, sequence, signer, compression=args.compression)
         try:
             with open(args.output, "wb") as f:
                 f.write(data)
@@ -180,26 +226,36 @@ def _export(args: argparse.Namespace) -> int:
     header = read_header(data)
     print(
         f"wrote {args.output}: {len(data)} bytes, {header.from_version[:8]} -> {header.to_version[:8]}, "
-        f"sequence {sequence}"
+        f"sequence {sequence}, signed with {signer.algorithm_name}"
     )
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    key = _key(args)
+    verifier = _verifier(args)
     try:
         with open(args.input, "rb") as f:
             data = f.read()
     except OSError as err:
         raise KnowledgeBaseError(f"cannot read {args.input!r}: {err.strerror}") from None
     with _open(args) as kb:
-        last = args.last_sequence if args.last_sequence is not None else kb.last_sequence
-        result = apply_update(kb, data, HmacVerifier(key), last)
+        result = apply_update(kb, data, verifier)
     before = (result.previous_head or EMPTY_VERSION)[:8]
     print(
         f"applied {args.input}: {before} -> {result.head[:8]} (+{result.added} -{result.removed} "
-        f"~{result.changed}), sequence {result.sequence}"
+        f"~{result.changed}), sequence {result.sequence}, {verifier.algorithm_name} signature checked"
     )
+    return 0
+
+
+def _reset_sequence(args: argparse.Namespace) -> int:
+    if not args.confirm:
+        raise KnowledgeBaseError(
+            "resetting the replay counter can let old updates in again; add --confirm if that is intended"
+        )
+    with _open(args) as kb:
+        entry = kb.reset_sequence(args.value, args.reason)
+    print(f"replay counter of {args.db} set from {entry.old} to {entry.new} by {entry.user}; audit entry recorded")
     return 0
 
 

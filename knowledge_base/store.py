@@ -16,8 +16,10 @@ or deleted: the store refuses it at the SQLite level too (triggers).
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -26,6 +28,8 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from knowledge_base.errors import KnowledgeBaseError
+
+log = logging.getLogger("knowledge_base")
 
 # Kinds are free strings; these are the ones the codecs and models use.
 VOCABULARY = "vocabulary"
@@ -143,6 +147,17 @@ class Entry:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+@dataclass(frozen=True)
+class SequenceReset:
+    """One audited change of a store's replay counter by an administrator (never by an update)."""
+
+    time: float
+    old: int
+    new: int
+    user: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -271,6 +286,19 @@ CREATE TRIGGER IF NOT EXISTS blobs_no_delete BEFORE DELETE ON blobs
     BEGIN SELECT RAISE(ABORT, 'knowledge base blobs are immutable'); END;
 """
 
+# The audit trail of replay-counter resets; created with the first reset (stores of schema 1 that
+# never had one stay as they were). Rows cannot be changed or deleted.
+_AUDIT_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sequence_resets (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL, old INTEGER NOT NULL, new INTEGER NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS sequence_resets_no_update BEFORE UPDATE ON sequence_resets
+        BEGIN SELECT RAISE(ABORT, 'the sequence audit trail is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS sequence_resets_no_delete BEFORE DELETE ON sequence_resets
+        BEGIN SELECT RAISE(ABORT, 'the sequence audit trail is append-only'); END""",
+)
+
 _MAGIC_KEY = "format"
 _MAGIC_VALUE = "semcom-knowledge-base"
 
@@ -376,10 +404,61 @@ class KnowledgeBase:
         return self._state("head")
 
     @property
-    def last_sequence(self) -> int | None:
-        """Sequence number of the last update this store accepted (None if it never took one)."""
+    def last_sequence(self) -> int:
+        """The replay counter: sequence number of the last update this store accepted, 0 before any.
+
+        An update is accepted only with a larger number (so the first may carry any number >= 1).
+        Updates only raise it; :meth:`reset_sequence` is the audited way to set it otherwise.
+        """
         value = self._state("last_sequence")
-        return None if value is None else int(value)
+        return 0 if value is None else int(value)
+
+    def _advance_sequence(self, sequence: int) -> None:
+        """Record an accepted update's sequence number; refuses to keep or lower the counter."""
+        if sequence <= self.last_sequence:
+            raise KnowledgeBaseError(f"sequence {sequence} is not above the last accepted one ({self.last_sequence})")
+        self._set_state("last_sequence", str(sequence))
+
+    def reset_sequence(self, value: int, reason: str, *, user: str | None = None) -> SequenceReset:
+        """Set the replay counter to ``value`` (an administrator's act): audited and logged.
+
+        Lowering it lets this store accept updates it once refused as replays, so only do it when
+        the sender's counter was lost. ``reason`` is kept in the audit trail
+        (:meth:`sequence_resets`) with the old and new value, the time and ``user``.
+        """
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+            raise KnowledgeBaseError(f"the sequence counter is an int in [0, 2**64), got {value!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise KnowledgeBaseError("give a reason for resetting the sequence counter; it goes in the audit trail")
+        if user is None:
+            try:
+                user = getpass.getuser()
+            except (KeyError, OSError):
+                user = "unknown"
+        with self._transaction():
+            for statement in _AUDIT_SCHEMA:
+                self._conn.execute(statement)
+            entry = SequenceReset(time.time(), self.last_sequence, value, user, reason.strip())
+            self._conn.execute(
+                "INSERT INTO sequence_resets (time, old, new, user, reason) VALUES (?, ?, ?, ?, ?)",
+                (entry.time, entry.old, entry.new, entry.user, entry.reason),
+            )
+            self._set_state("last_sequence", str(value))
+        log.warning(
+            "knowledge base %s: sequence counter reset from %d to %d by %s: %s",
+            self.path, entry.old, entry.new, entry.user, entry.reason,
+        )
+        return entry
+
+    def sequence_resets(self) -> list[SequenceReset]:
+        """The audit trail of :meth:`reset_sequence`, oldest first."""
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sequence_resets'"
+        ).fetchone()
+        if exists is None:
+            return []
+        rows = self._conn.execute("SELECT time, old, new, user, reason FROM sequence_resets ORDER BY seq")
+        return [SequenceReset(*row) for row in rows]
 
     def has_version(self, version: str) -> bool:
         if version == EMPTY_VERSION:

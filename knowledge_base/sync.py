@@ -31,7 +31,7 @@ from typing import Protocol
 
 from knowledge_base.errors import KnowledgeBaseError
 from knowledge_base.store import EMPTY_VERSION, KnowledgeBase, short_id
-from knowledge_base.update import ApplyResult, Signer, Verifier, apply_update, make_update
+from knowledge_base.update import ApplyResult, Signer, Verifier, apply_update, as_signer, as_verifier, make_update
 
 
 @dataclass
@@ -73,13 +73,14 @@ class IdealTransport:
 class SyncReceiver:
     """The receiving end: applies the updates that arrive to its knowledge base.
 
-    The last accepted sequence number lives in the store (:attr:`KnowledgeBase.last_sequence`),
-    so replay protection survives restarts.
+    ``verifier`` is a :class:`Verifier` (e.g. :class:`~knowledge_base.update.Ed25519Verifier` from
+    the publisher's public key) or an HMAC key (bytes). The replay counter lives in the store
+    (:attr:`KnowledgeBase.last_sequence`), so replay protection survives restarts.
     """
 
     def __init__(self, kb: KnowledgeBase, verifier: Verifier | bytes):
         self.kb = kb
-        self.verifier = verifier
+        self.verifier = as_verifier(verifier)
         self.log: list[ApplyResult] = []
 
     @property
@@ -96,7 +97,7 @@ class SyncReceiver:
 
     def receive(self, data: bytes | None) -> ApplyResult:
         """Apply what arrived; the result is the acknowledgement (never raises on a bad update)."""
-        result = apply_update(self.kb, data, self.verifier, self.kb.last_sequence, raise_on_reject=False)
+        result = apply_update(self.kb, data, self.verifier, raise_on_reject=False)
         self.log.append(result)
         return result
 
@@ -186,6 +187,9 @@ def _add(stats: SyncStats, event: SyncEvent) -> None:
 class SyncManager:
     """The sender side: decides when to send which update to whom, and counts what it costs.
 
+    ``signer`` signs the updates: an :class:`~knowledge_base.update.Ed25519Signer` (receivers then
+    hold only its public key), an :class:`~knowledge_base.update.HmacSigner`, or an HMAC key (bytes).
+
     >>> sender = KnowledgeBase(); key = b"0123456789abcdef"
     >>> manager = SyncManager(sender, key, policy="push")
     >>> receiver = SyncReceiver(KnowledgeBase(), key)
@@ -216,7 +220,7 @@ class SyncManager:
             if period is None or not period > 0 or not math.isfinite(period):
                 raise KnowledgeBaseError(f"the periodic policy needs a positive period, got {period!r}")
         self.kb = kb
-        self.signer = signer
+        self.signer = as_signer(signer)
         self.period = period
         self.next_due = float(start)
         self.compression = compression
@@ -344,8 +348,7 @@ class SyncManager:
                 # The acknowledgement tells where the receiver really is and which sequence
                 # numbers it has used, so a retry starts from there.
                 view.acked_version = ack.head
-                if ack.last_sequence is not None:
-                    view.next_sequence = max(view.next_sequence, ack.last_sequence + 1)
+                view.next_sequence = max(view.next_sequence, ack.last_sequence + 1)
         event = SyncEvent(
             now,
             view.name,

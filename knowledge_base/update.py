@@ -10,7 +10,7 @@ Wire format (all integers big-endian)::
     7        1     flags, reserved (0)
     8        32    from-id: SHA-256 version id the diff starts from
     40       32    to-id: SHA-256 version id the diff leads to
-    72       8     sequence number (unsigned, strictly increasing per sender and receiver)
+    72       8     sequence number (1 or more, strictly increasing per sender and receiver)
     80       4     N: payload size as sent (compressed)
     84       4     payload size once decompressed
     88       N     payload (the diff, compressed)
@@ -32,10 +32,20 @@ where ``str`` is a u16 byte length followed by UTF-8. A blob's hash is not sent:
 computes it. An entry is "added" when the base lacks it and "changed" otherwise.
 
 A receiver checks, in this order: length ("truncated"), structure ("malformed"), CRC
-("integrity"), signature ("signature"), sequence ("replay"), from-id against its head
-("base-mismatch"), then rebuilds the target manifest and checks that every blob is there and
-that the manifest hashes to to-id ("hash-mismatch"). Only then, in one SQLite transaction, it
-stores the blobs and the version, moves its head and records the sequence number.
+("integrity"), signature ("signature"), sequence against its replay counter ("replay"), from-id
+against its head ("base-mismatch"), then rebuilds the target manifest and checks that every blob
+is there and that the manifest hashes to to-id ("hash-mismatch"). Only then, in one SQLite
+transaction, it stores the blobs and the version, moves its head and raises its counter to the
+update's sequence number.
+
+The replay counter lives in the receiver's store (:attr:`KnowledgeBase.last_sequence`): 0 for a
+fresh store, so the first update may carry any number from 1; every later one must carry a larger
+number than the last accepted. No update and no caller of :func:`apply_update` can lower it; only
+:meth:`KnowledgeBase.reset_sequence`, an audited administrator's act, can.
+
+Signatures: HMAC-SHA256 uses one secret that sender and receivers share, so any holder of it can
+also forge updates for all the others. Ed25519 lets only the publisher sign (private key);
+receivers hold the public key, which verifies but cannot sign.
 """
 
 from __future__ import annotations
@@ -191,6 +201,22 @@ class Ed25519Signer(Signer):
 
         return self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
+    def private_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM (a key file; keep it secret)."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM (the file receivers get)."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
     def verifier(self) -> "Ed25519Verifier":
         return Ed25519Verifier(self._key.public_key())
 
@@ -217,7 +243,8 @@ class Ed25519Verifier(Verifier):
         return True
 
 
-def _as_signer(key: Signer | bytes) -> Signer:
+def as_signer(key: Signer | bytes) -> Signer:
+    """``key`` as a :class:`Signer`: a Signer as it is, bytes as an HMAC key."""
     if isinstance(key, Signer):
         return key
     if isinstance(key, (bytes, bytearray)):
@@ -225,7 +252,8 @@ def _as_signer(key: Signer | bytes) -> Signer:
     raise KnowledgeBaseError(f"sign updates with a Signer or an HMAC key (bytes), got {type(key).__name__}")
 
 
-def _as_verifier(verifier: Verifier | bytes) -> Verifier:
+def as_verifier(verifier: Verifier | bytes) -> Verifier:
+    """``verifier`` as a :class:`Verifier`: a Verifier as it is, bytes as an HMAC key."""
     if isinstance(verifier, Verifier):
         return verifier
     if isinstance(verifier, (bytes, bytearray)):
@@ -420,9 +448,9 @@ def make_update(
     ``to_version=None`` is the head. ``key`` is a :class:`Signer` or an HMAC key (bytes).
     ``compression`` is "zlib", "lzma", "none" or "auto" (the smallest of the three).
     """
-    signer = _as_signer(key)
-    if not isinstance(sequence, int) or isinstance(sequence, bool) or not 0 <= sequence < 1 << 64:
-        raise KnowledgeBaseError(f"sequence must be an int in [0, 2**64), got {sequence!r}")
+    signer = as_signer(key)
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or not 1 <= sequence < 1 << 64:
+        raise KnowledgeBaseError(f"sequence must be an int in [1, 2**64), got {sequence!r}")
     diff = kb.diff(from_version, to_version, include_blobs=True)
     raw = _encode_payload(diff)
     if len(raw) >= 1 << 32:
@@ -456,7 +484,7 @@ class ApplyResult:
     head:          the receiver's head afterwards (unchanged on rejection).
     previous_head: its head before.
     sequence:      the update's sequence number, when it could be read.
-    last_sequence: the last sequence number the receiver accepted, afterwards.
+    last_sequence: the receiver's replay counter afterwards (last accepted sequence number, 0 if none).
     added/removed/changed: entry counts of the applied diff.
     reason/error:  why it was rejected (see :data:`knowledge_base.errors.REJECTION_REASONS`).
     """
@@ -465,7 +493,7 @@ class ApplyResult:
     head: str | None
     previous_head: str | None
     sequence: int | None
-    last_sequence: int | None
+    last_sequence: int
     added: int = 0
     removed: int = 0
     changed: int = 0
@@ -505,25 +533,25 @@ def apply_update(
     kb: KnowledgeBase,
     data: bytes,
     verifier: Verifier | bytes,
-    last_sequence: int | None,
     *,
     raise_on_reject: bool = True,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
 ) -> ApplyResult:
     """Check an update and, if every check passes, make its target version ``kb``'s head.
 
-    ``last_sequence`` is the sequence number of the last update accepted from this sender
-    (None if none yet; :attr:`KnowledgeBase.last_sequence` keeps it in the store). A rejection
-    raises :class:`UpdateRejected` (or, with ``raise_on_reject=False``, returns an
-    :class:`ApplyResult` with ``accepted=False``) and leaves ``kb`` as it was.
+    Replay protection is always on: the update's sequence number must be above the store's
+    counter (:attr:`KnowledgeBase.last_sequence`, 0 for a fresh store), which an accepted update
+    raises to its own number in the same transaction. A rejection raises :class:`UpdateRejected`
+    (or, with ``raise_on_reject=False``, returns an :class:`ApplyResult` with ``accepted=False``)
+    and leaves ``kb`` as it was.
     """
-    verifier = _as_verifier(verifier)
+    verifier = as_verifier(verifier)
     previous = kb.head
     try:
         if data is None:
             raise UpdateRejected("truncated", "nothing arrived")
         data = bytes(data)
-        return _apply(kb, data, verifier, last_sequence, max_payload)
+        return _apply(kb, data, verifier, max_payload)
     except UpdateRejected as rejection:
         if raise_on_reject:
             raise
@@ -532,27 +560,26 @@ def apply_update(
             head=kb.head,
             previous_head=previous,
             sequence=rejection.sequence,
-            last_sequence=last_sequence,
+            last_sequence=kb.last_sequence,
             size=0 if data is None else len(data),
             reason=rejection.reason,
             error=rejection,
         )
 
 
-def _apply(
-    kb: KnowledgeBase, data: bytes, verifier: Verifier, last_sequence: int | None, max_payload: int
-) -> ApplyResult:
+def _apply(kb: KnowledgeBase, data: bytes, verifier: Verifier, max_payload: int) -> ApplyResult:
     header, payload = _check_bytes(data, verifier)
     seq = header.sequence
-    if last_sequence is not None and seq <= last_sequence:
-        raise UpdateRejected(
-            "replay", f"sequence {seq} is not above the last accepted one ({last_sequence})", sequence=seq
-        )
-    if header.raw_size > max_payload:
-        raise UpdateRejected(
-            "malformed", f"payload of {header.raw_size} bytes exceeds the limit {max_payload}", sequence=seq
-        )
     with kb._transaction():
+        last_sequence = kb.last_sequence
+        if seq <= last_sequence:
+            raise UpdateRejected(
+                "replay", f"sequence {seq} is not above the last accepted one ({last_sequence})", sequence=seq
+            )
+        if header.raw_size > max_payload:
+            raise UpdateRejected(
+                "malformed", f"payload of {header.raw_size} bytes exceeds the limit {max_payload}", sequence=seq
+            )
         previous = kb.head
         base = previous if previous is not None else EMPTY_VERSION
         if header.from_version != base:
@@ -598,7 +625,7 @@ def _apply(
         kept = {sha: blob for sha, blob in blob_map.items() if sha in used}
         diff = KBDiff(base, result_id, diff.added, diff.removed, diff.changed, kept)
         kb.patch(base, diff, message=f"update #{seq}", expected=result_id, checkout=True)
-        kb._set_state("last_sequence", str(seq))
+        kb._advance_sequence(seq)
     return ApplyResult(
         accepted=True,
         head=result_id,

@@ -144,7 +144,7 @@ def test_manager_recovers_from_a_wrong_view_of_the_receiver(fake_transport):
     _change(tx, 0)
     v1 = tx.commit("v1")
     # The receiver got v1 out of band, with a sequence number the manager never used.
-    apply_update(rx.kb, make_update(tx, None, v1, 50, KEY), KEY, None)
+    apply_update(rx.kb, make_update(tx, None, v1, 50, KEY), KEY)
     _change(tx, 1)
     v2 = manager.commit("v2")
     event = manager.history[-1]
@@ -192,7 +192,7 @@ def test_ed25519_and_known_starting_version(fake_transport):
     tx.put(VOCABULARY, "en", b"shared at deployment")
     v1 = tx.commit("factory")
     rx_kb = KnowledgeBase()
-    apply_update(rx_kb, make_update(tx, None, v1, 1, signer), signer.verifier(), None)
+    apply_update(rx_kb, make_update(tx, None, v1, 1, signer), signer.verifier())
     manager = SyncManager(tx, signer, "periodic", period=1.0, compression="lzma")
     rx = SyncReceiver(rx_kb, signer.verifier())
     manager.add_receiver("rx", fake_transport(), rx, acked_version=v1)
@@ -202,3 +202,31 @@ def test_ed25519_and_known_starting_version(fake_transport):
     v2 = manager.commit("v2")
     (event,) = manager.tick(1.0)
     assert event.accepted and event.from_version == v1 and rx.head == v2
+
+
+@pytest.mark.parametrize("algorithm", ["hmac", "ed25519"])
+def test_sync_with_either_signature_and_receivers_that_only_verify(fake_transport, algorithm):
+    from knowledge_base import Ed25519Signer, Ed25519Verifier, HmacSigner, HmacVerifier
+
+    if algorithm == "ed25519":
+        signer = Ed25519Signer.generate()
+        verifier, other = Ed25519Verifier(signer.public_bytes()), HmacVerifier(KEY)
+    else:
+        signer, verifier, other = HmacSigner(KEY), HmacVerifier(KEY), Ed25519Signer.generate().verifier()
+    tx = KnowledgeBase()
+    manager = SyncManager(tx, signer, "push")
+    rx, wrong = SyncReceiver(KnowledgeBase(), verifier), SyncReceiver(KnowledgeBase(), other)
+    manager.add_receiver("rx", fake_transport(["corrupt"]), rx)
+    manager.add_receiver("wrong", fake_transport(), wrong)
+    _change(tx, 0)
+    manager.commit("v1", now=0.0)
+    assert rx.head is None and wrong.head is None
+    (retry,) = [e for e in manager.tick(1.0) if e.receiver == "rx"]
+    assert retry.accepted and rx.head == tx.head and rx.kb.last_sequence == retry.sequence
+    _change(tx, 1)
+    manager.commit("v2", now=2.0)
+    assert rx.head == tx.head and wrong.head is None
+    assert manager.receiver_stats("rx").rejections == {"integrity": 1}
+    assert manager.receiver_stats("wrong").rejections == {"signature": 3}
+    with pytest.raises(KnowledgeBaseError, match="Verifier"):
+        SyncReceiver(KnowledgeBase(), signer)  # a receiver is given what verifies, never what signs

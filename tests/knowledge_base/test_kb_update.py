@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 import zlib
 
@@ -44,7 +45,7 @@ def _resign(data: bytes, signer, *, header=None, payload=None) -> bytes:
 
 def _receiver_at(kb: KnowledgeBase, version: str, sequence: int = 1) -> KnowledgeBase:
     rx = KnowledgeBase()
-    apply_update(rx, make_update(kb, None, version, sequence, KEY), KEY, None)
+    apply_update(rx, make_update(kb, None, version, sequence, KEY), KEY)
     return rx
 
 
@@ -72,7 +73,7 @@ def test_round_trip_and_wire_format(sender, compression, algorithm):
     if compression != "none":
         assert header.payload_size < header.raw_size
     rx = KnowledgeBase()
-    result = apply_update(rx, data, verifier, None)
+    result = apply_update(rx, data, verifier)
     assert result.accepted and result.head == rx.head == v2 and result.previous_head is None
     assert (result.added, result.removed, result.changed, result.sequence) == (3, 0, 0, 7)
     assert rx.last_sequence == 7
@@ -87,20 +88,22 @@ def test_incremental_update_carries_only_what_changed(sender):
     full = make_update(kb, None, v2, 2, KEY, compression="none")
     delta = make_update(kb, v1, v2, 2, KEY, compression="none")
     assert len(delta) < len(full)
-    result = apply_update(rx, delta, KEY, rx.last_sequence)
+    result = apply_update(rx, delta, KEY)
     assert (result.added, result.removed, result.changed) == (1, 1, 2)
     assert rx.head == v2 and rx.version_info(v2).parent == v1
     assert rx.get(VOCABULARY, "fr", v1).data == b"le renard brun " * 40  # old version kept
     empty = make_update(kb, v2, v2, 3, KEY)  # nothing to send: header, empty payload, trailer
-    assert apply_update(rx, empty, KEY, 2).head == v2
+    assert apply_update(rx, empty, KEY).head == v2
 
 
-def _reject(rx, data, verifier=KEY, last=None) -> UpdateRejected:
+def _reject(rx, data, verifier=KEY) -> UpdateRejected:
     with pytest.raises(UpdateRejected) as info:
-        apply_update(rx, data, verifier, last)
+        apply_update(rx, data, verifier)
     assert info.value.reason in REJECTION_REASONS
-    result = apply_update(rx, data, verifier, last, raise_on_reject=False)
+    counter = rx.last_sequence
+    result = apply_update(rx, data, verifier, raise_on_reject=False)
     assert not result.accepted and result.reason == info.value.reason and result.head == rx.head
+    assert result.last_sequence == rx.last_sequence == counter
     return info.value
 
 
@@ -115,7 +118,7 @@ def test_tampered_bytes_are_rejected_for_integrity(sender):
         assert _reject(rx, bytes(bad)).reason == "integrity", position
         _assert_intact(rx, v1)
     assert rx._conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == blobs_before
-    assert apply_update(rx, good, KEY, 1).head == v2  # the genuine one still goes through
+    assert apply_update(rx, good, KEY).head == v2  # the genuine one still goes through
 
 
 def test_forged_updates_are_rejected_for_signature(sender):
@@ -142,16 +145,50 @@ def test_forged_updates_are_rejected_for_signature(sender):
 def test_replayed_and_out_of_order_updates_are_rejected(sender):
     kb, v1, v2 = sender
     rx = KnowledgeBase()
+    assert rx.last_sequence == 0  # a fresh store: any sequence number from 1 is new
     first = make_update(kb, None, v1, 5, KEY)
-    apply_update(rx, first, KEY, None)
+    apply_update(rx, first, KEY)
     assert rx.last_sequence == 5
-    error = _reject(rx, first, last=rx.last_sequence)
+    error = _reject(rx, first)
     assert error.reason == "replay" and error.sequence == 5
     stale = make_update(kb, v1, v2, 3, KEY)  # right base, but older than what was accepted
-    assert _reject(rx, stale, last=rx.last_sequence).reason == "replay"
+    assert _reject(rx, stale).reason == "replay"
     _assert_intact(rx, v1)
-    assert apply_update(rx, make_update(kb, v1, v2, 9, KEY), KEY, 5).head == v2  # gaps are fine
+    assert apply_update(rx, make_update(kb, v1, v2, 9, KEY), KEY).head == v2  # gaps are fine
     assert rx.last_sequence == 9
+    with pytest.raises(KnowledgeBaseError, match="sequence"):
+        make_update(kb, None, v1, 0, KEY)  # 0 could never be accepted
+
+
+def test_a_rolled_back_update_cannot_be_replayed(sender):
+    """Seq 1 (-> v1), 2 (-> v2), 3 (back to v1): replaying 2 matches the base again but is refused."""
+    kb, v1, v2 = sender
+    updates = [make_update(kb, None, v1, 1, KEY), make_update(kb, v1, v2, 2, KEY), make_update(kb, v2, v1, 3, KEY)]
+    rx = KnowledgeBase()
+    for update in updates:
+        apply_update(rx, update, KEY)
+    assert (rx.head, rx.last_sequence) == (v1, 3)
+    for old in updates:
+        assert _reject(rx, old).reason == "replay"
+    assert (rx.head, rx.last_sequence) == (v1, 3)
+
+
+def test_the_counter_only_moves_by_an_audited_reset(sender, caplog):
+    kb, v1, v2 = sender
+    rx = _receiver_at(kb, v1, sequence=7)
+    with pytest.raises(KnowledgeBaseError, match="not above"):
+        rx._advance_sequence(7)
+    with pytest.raises(KnowledgeBaseError, match="reason"):
+        rx.reset_sequence(1, "  ")
+    assert rx.sequence_resets() == [] and rx.last_sequence == 7
+    with caplog.at_level("WARNING", logger="knowledge_base"):
+        entry = rx.reset_sequence(1, "sender re-installed", user="admin")
+    assert (entry.old, entry.new, entry.user, entry.reason) == (7, 1, "admin", "sender re-installed")
+    assert "reset from 7 to 1 by admin: sender re-installed" in caplog.text
+    assert rx.sequence_resets() == [entry] and rx.last_sequence == 1
+    assert apply_update(rx, make_update(kb, v1, v2, 2, KEY), KEY).head == v2
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        rx._conn.execute("DELETE FROM sequence_resets")
 
 
 def test_truncated_updates_are_rejected(sender):
@@ -161,7 +198,7 @@ def test_truncated_updates_are_rejected(sender):
     for cut in (0, 2, 4, 10, HEADER_SIZE - 1, HEADER_SIZE, len(good) // 2, len(good) - 1):
         assert _reject(rx, good[:cut]).reason == "truncated", cut
         _assert_intact(rx, v1)
-    assert apply_update(rx, None, KEY, 1, raise_on_reject=False).reason == "truncated"
+    assert apply_update(rx, None, KEY, raise_on_reject=False).reason == "truncated"
 
 
 def test_base_mismatch(sender):
@@ -208,7 +245,7 @@ def test_malformed_updates(sender):
     garbage_raw = _resign(good, signer, header={3: 0, 9: 7}, payload=b"\xff" * 7)
     assert _reject(rx, garbage_raw).reason == "malformed"
     with pytest.raises(UpdateRejected, match="exceeds the limit") as info:
-        apply_update(rx, good, KEY, 1, max_payload=10)
+        apply_update(rx, good, KEY, max_payload=10)
     assert info.value.reason == "malformed"
     _assert_intact(rx, v1)
 
