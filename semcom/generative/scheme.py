@@ -9,10 +9,10 @@ text-to-image (or image-to-image, with side information) generator draws the rec
 the image's size.
 
 Default link: fixed MCS 0 (QPSK, R = 205/1024) with the polar code. A 100-bit prompt takes one
-polar block of 556 coded bits (278 channel uses); SCL-8 decoding of that block succeeds at
-Es/N0 = 0 dB with a margin of about 4 dB over its waterfall, so the prompt arrives exactly there,
-whereas link adaptation would pick faster MCSs whose gain (a few dozen channel uses) is not worth
-a lost prompt.
+polar block of 636 coded bits (318 channel uses, its 27 CRC bits included); SCL-8 decoding of
+that block succeeds at Es/N0 = 0 dB with a margin of about 4 dB over its waterfall, so the prompt
+arrives exactly there, whereas link adaptation would pick faster MCSs whose gain (a few dozen
+channel uses) is not worth a lost prompt.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""Digital link: bytes -> CRC segments -> 5G LDPC/Polar -> QAM -> channel -> demapper -> decoder -> CRC -> bytes."""
+"""Digital link: bytes -> CRC segments -> 5G LDPC/Polar -> QAM -> channel -> demapper -> decoder -> CRC -> bytes.
+
+Error detection per code block: LDPC and uncoded blocks carry a CRC24A. Polar blocks carry an outer
+CRC16 and, inside the 5G uplink polar code, a CRC11 that the SCL list decoder (list size 8) uses
+to pick its path. Choosing among L paths with an r-bit CRC spends log2(L) of its bits, so the
+CRC11 alone passes about L * 2**-11 (0.4%) of failed blocks with wrong bits; the 27 CRC bits in
+all leave L * 2**-27 = 2**-24, the residual rate of LDPC with CRC24A
+(``experiments/undetected_errors.py`` measures them).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +31,11 @@ CODES = ("ldpc", "polar", "none", "auto")
 LDPC_MAX_BLOCK_BITS = 2048  # information bits per LDPC code block, CRC included
 POLAR_MAX_CODED_BITS = 1088  # longest 5G polar codeword without segmentation
 CRC_POLY, CRC_BITS = "CRC24A", 24  # per-block CRC for LDPC and uncoded blocks
-POLAR_CRC_BITS = 11  # Sionna's 5G polar encoder appends CRC11 itself
+POLAR_LIST_SIZE = 8  # SCL list size of the polar decoder
+POLAR_INNER_CRC_BITS = 11  # CRC11 that Sionna's 5G uplink polar encoder appends (list selection)
+POLAR_OUTER_CRC_POLY, POLAR_OUTER_CRC_BITS = "CRC16", 16  # checked after list decoding
+POLAR_MAX_INFO_BITS = 1013  # longest input of the 5G polar encoder without segmentation
+POLAR_MIN_INFO_BITS = 20  # shortest uplink input that gets the CRC11 (shorter gets CRC6)
 MAX_PAYLOAD_BITS = 2**26  # 8 MiB per call
 _CHUNK_BLOCKS = 256  # code blocks processed per batch
 
@@ -69,6 +81,29 @@ class Transmission:
     def data(self) -> bytes:
         """Received payload as bytes (failed blocks erased to zero bits; check :attr:`ok`)."""
         return np.packbits(self.bits).tobytes()[: math.ceil(self.payload_bits / 8)]
+
+
+@dataclass
+class BlockBatch:
+    """Code blocks sent one payload row each (:meth:`DigitalLink.send_blocks`).
+
+    decoded:      [num_blocks, k] uint8 decoder decisions (not to be trusted where ``ok`` is False).
+    ok:           [num_blocks] bool, final CRC verdict per block.
+    list_crc_ok:  [num_blocks] bool, polar only: the CRC11 verdict the list decoder chose its path
+                  with, before the outer CRC16 check (None for the other codes).
+    coded_bits, channel_uses: what the batch cost (all CRC and padding bits are coded bits).
+    mcs, code, below_threshold: as in :class:`Transmission`; ``iterations``: LDPC iterations per chunk.
+    """
+
+    decoded: np.ndarray
+    ok: np.ndarray
+    list_crc_ok: np.ndarray | None
+    coded_bits: int
+    channel_uses: int
+    mcs: MCS
+    code: str
+    below_threshold: bool = False
+    iterations: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,33 +182,38 @@ class DigitalLink:
         code = self.resolve_code(bits.size, mcs)
         ranges = self.segment(bits.size, mcs, code)
         block_len = ranges[0][1] - ranges[0][0]
-        blocks = np.zeros((len(ranges), block_len), dtype=np.float32)
+        blocks = np.zeros((len(ranges), block_len), dtype=np.uint8)
         for i, (start, stop) in enumerate(ranges):
             blocks[i, : stop - start] = bits[start:stop]
-
-        received, ok, coded, uses, iters = [], [], 0, 0, []
-        for first in range(0, len(ranges), _CHUNK_BLOCKS):
-            chunk = torch.from_numpy(blocks[first : first + _CHUNK_BLOCKS])
-            out_bits, out_ok, chunk_coded, chunk_uses, it = self._send_blocks(chunk, mcs, code, snr_db, generator)
-            received.append(out_bits)
-            ok.append(out_ok)
-            coded += chunk_coded
-            uses += chunk_uses
-            iters.append(it)
-        decoded = torch.cat(received).numpy().astype(np.uint8)
-        block_ok = torch.cat(ok).numpy().astype(bool)
+        batch = self._send_batch(blocks, mcs, code, float(snr_db), generator, below)
         raw = np.zeros(bits.size, dtype=np.uint8)
         for i, (start, stop) in enumerate(ranges):
-            raw[start:stop] = decoded[i, : stop - start]
+            raw[start:stop] = batch.decoded[i, : stop - start]
         out = raw.copy()
         for i, (start, stop) in enumerate(ranges):
-            if not block_ok[i]:
+            if not batch.ok[i]:
                 out[start:stop] = 0
         return Transmission(
-            bits=out, raw_bits=raw, block_ok=block_ok, block_ranges=ranges, payload_bits=int(bits.size),
-            coded_bits=coded, channel_uses=uses, mcs=mcs, code=code, snr_db=float(snr_db),
-            below_threshold=below, decoder_iterations=iters,
+            bits=out, raw_bits=raw, block_ok=batch.ok, block_ranges=ranges, payload_bits=int(bits.size),
+            coded_bits=batch.coded_bits, channel_uses=batch.channel_uses, mcs=mcs, code=code, snr_db=float(snr_db),
+            below_threshold=below, decoder_iterations=batch.iterations,
         )
+
+    def send_blocks(
+        self, blocks: np.ndarray | torch.Tensor, snr_db: float, generator: torch.Generator | None = None
+    ) -> BlockBatch:
+        """Send each row of a [num_blocks, k] 0/1 array as its own code block (for error-rate studies).
+
+        The MCS and the code are chosen as for a k-bit payload; k must fit in one block.
+        """
+        blocks = self._check_blocks(blocks)
+        check_snr_db(snr_db)
+        mcs, below = self._choose_mcs(float(snr_db))
+        k = blocks.shape[1]
+        code = self.resolve_code(k, mcs)
+        if len(self.segment(k, mcs, code)) != 1:
+            raise InputError(f"{k} bits do not fit in one {code} block at {mcs}")
+        return self._send_batch(blocks, mcs, code, float(snr_db), generator, below)
 
     def plan(self, num_bits: int, snr_db: float) -> LinkPlan:
         """What sending ``num_bits`` at ``snr_db`` would cost, without sending anything."""
@@ -184,7 +224,7 @@ class DigitalLink:
         code = self.resolve_code(num_bits, mcs)
         ranges = self.segment(num_bits, mcs, code)
         k = ranges[0][1] - ranges[0][0]
-        n = self.codeword_length(k + (POLAR_CRC_BITS if code == "polar" else CRC_BITS), mcs, code)
+        n = self.codeword_length(self.block_info_bits(k, code), mcs, code)
         uses = self.channel.channel_uses(n // mcs.bits_per_symbol) * len(ranges)
         return LinkPlan(mcs, code, len(ranges), n * len(ranges), uses, below)
 
@@ -218,6 +258,14 @@ class DigitalLink:
         per_block = math.ceil(num_bits / num_blocks)
         return [(i * per_block, min((i + 1) * per_block, num_bits)) for i in range(num_blocks)]
 
+    @staticmethod
+    def block_info_bits(k: int, code: str) -> int:
+        """Bits a block of ``k`` payload bits feeds the channel code: its CRCs (and, for a polar
+        block shorter than the encoder's minimum, zero padding) included; all of them are sent."""
+        if code == "polar":
+            return max(k + POLAR_OUTER_CRC_BITS, POLAR_MIN_INFO_BITS) + POLAR_INNER_CRC_BITS
+        return k + CRC_BITS
+
     def codeword_length(self, info_bits: int, mcs: MCS, code: str) -> int:
         """Coded bits per block for ``info_bits`` (CRC included), a multiple of the bits per symbol."""
         if code == "none":
@@ -235,7 +283,10 @@ class DigitalLink:
 
     @staticmethod
     def _polar_max_payload(mcs: MCS) -> int:
-        return min(int(POLAR_MAX_CODED_BITS * mcs.code_rate), 1013) - POLAR_CRC_BITS
+        """Largest payload of one polar block: its codeword, rounded up to whole symbols, fits the limit."""
+        n_max = mcs.bits_per_symbol * (POLAR_MAX_CODED_BITS // mcs.bits_per_symbol)
+        fits = math.floor(n_max * mcs.code_rate) - POLAR_INNER_CRC_BITS
+        return min(fits, POLAR_MAX_INFO_BITS) - POLAR_OUTER_CRC_BITS
 
     @staticmethod
     def _check_bits(bits: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -253,14 +304,24 @@ class DigitalLink:
             raise InputError("bits must contain only 0 and 1")
         return bits.astype(np.uint8)
 
+    @staticmethod
+    def _check_blocks(blocks: np.ndarray | torch.Tensor) -> np.ndarray:
+        if isinstance(blocks, torch.Tensor):
+            blocks = blocks.detach().cpu().numpy()
+        if not isinstance(blocks, np.ndarray) or blocks.ndim != 2 or 0 in blocks.shape:
+            raise InputError("blocks must be a non-empty [num_blocks, k] array of 0/1")
+        if not np.isin(blocks, (0, 1)).all():
+            raise InputError("blocks must contain only 0 and 1")
+        return blocks.astype(np.uint8)
+
     def _coders(self, code: str, k: int, n: int, bps: int) -> tuple:
         key = (code, k, n, bps)
         if key not in self._blocks:
             mapper, demapper = Mapper("qam", bps), SquareQAMDemapper(bps)
             if code == "polar":
-                enc = Polar5GEncoder(k, n, channel_type="uplink")
-                dec = Polar5GDecoder(enc, dec_type="SCL", list_size=8, return_crc_status=True)
-                crc = None
+                crc = (CRCEncoder(POLAR_OUTER_CRC_POLY), CRCDecoder(CRCEncoder(POLAR_OUTER_CRC_POLY)))
+                enc = Polar5GEncoder(self.block_info_bits(k, code) - POLAR_INNER_CRC_BITS, n, channel_type="uplink")
+                dec = Polar5GDecoder(enc, dec_type="SCL", list_size=POLAR_LIST_SIZE, return_crc_status=True)
             else:
                 crc = (CRCEncoder(CRC_POLY), CRCDecoder(CRCEncoder(CRC_POLY)))
                 if code == "ldpc":
@@ -271,14 +332,39 @@ class DigitalLink:
             self._blocks[key] = (crc, enc, dec, mapper, demapper)
         return self._blocks[key]
 
+    def _send_batch(
+        self, blocks: np.ndarray, mcs: MCS, code: str, snr_db: float, generator, below: bool
+    ) -> BlockBatch:
+        """blocks: [num_blocks, k] uint8, sent in chunks of at most ``_CHUNK_BLOCKS`` code blocks."""
+        decoded, ok, list_ok, coded, uses, iters = [], [], [], 0, 0, []
+        for first in range(0, blocks.shape[0], _CHUNK_BLOCKS):
+            chunk = torch.from_numpy(blocks[first : first + _CHUNK_BLOCKS].astype(np.float32))
+            out_bits, out_ok, out_list_ok, chunk_coded, chunk_uses, it = self._send_blocks(
+                chunk, mcs, code, snr_db, generator
+            )
+            decoded.append(out_bits)
+            ok.append(out_ok)
+            list_ok.append(out_list_ok)
+            coded += chunk_coded
+            uses += chunk_uses
+            iters.append(it)
+        return BlockBatch(
+            decoded=torch.cat(decoded).numpy().astype(np.uint8),
+            ok=torch.cat(ok).numpy().astype(bool),
+            list_crc_ok=torch.cat(list_ok).numpy().astype(bool) if code == "polar" else None,
+            coded_bits=coded, channel_uses=uses, mcs=mcs, code=code, below_threshold=below, iterations=iters,
+        )
+
     def _send_blocks(self, blocks: torch.Tensor, mcs: MCS, code: str, snr_db: float, generator):
-        """blocks: [num_blocks, k] float 0/1 -> (decoded [num_blocks, k], ok [num_blocks], coded, uses, iters)."""
+        """blocks: [num_blocks, k] float 0/1 -> (decoded [num_blocks, k], ok [num_blocks],
+        list-decoder CRC verdict [num_blocks] (polar) or None, coded bits, channel uses, iterations)."""
         k = blocks.shape[1]
-        info = k + (POLAR_CRC_BITS if code == "polar" else CRC_BITS)
+        info = self.block_info_bits(k, code)
         n = self.codeword_length(info, mcs, code)
         crc, enc, dec, mapper, demapper = self._coders(code, k, n, mcs.bits_per_symbol)
         if code == "polar":
-            codewords = enc(blocks)
+            padded = torch.nn.functional.pad(blocks, (0, enc.k - POLAR_OUTER_CRC_BITS - k))
+            codewords = enc(crc[0](padded))
         else:
             with_crc = crc[0](blocks)
             codewords = enc(with_crc) if enc is not None else with_crc
@@ -288,10 +374,12 @@ class DigitalLink:
         received = self.channel(symbols, snr_db, generator=generator)
         y, no = received.unbiased()
         llr = demapper(y, no)
-        iterations = 0
+        iterations, list_ok = 0, None
         if code == "polar":
-            decoded, ok = dec(llr)
-            ok = ok.reshape(-1).bool()
+            with_crc, list_ok = dec(llr)
+            list_ok = list_ok.reshape(-1).bool()
+            decoded, ok = crc[1](with_crc)
+            ok = ok.reshape(-1).bool() & list_ok
         else:
             if code == "ldpc":
                 hard = dec(llr)
@@ -300,5 +388,4 @@ class DigitalLink:
                 hard = (llr[:, : info] > 0).float()
             decoded, ok = crc[1](hard)
             ok = ok.reshape(-1).bool()
-        return decoded[:, :k], ok, codewords.numel(), received.channel_uses * blocks.shape[0], iterations
-
+        return decoded[:, :k], ok, list_ok, codewords.numel(), received.channel_uses * blocks.shape[0], iterations

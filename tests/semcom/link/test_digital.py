@@ -7,7 +7,13 @@ import torch
 from channels import AWGNChannel, CHANNELS
 from channels.base import ChannelOutput
 from semcom.errors import ConfigError, InputError
-from semcom.link.digital import MAX_PAYLOAD_BITS, DigitalLink
+from semcom.link.digital import (
+    MAX_PAYLOAD_BITS,
+    POLAR_INNER_CRC_BITS,
+    POLAR_MAX_CODED_BITS,
+    POLAR_OUTER_CRC_BITS,
+    DigitalLink,
+)
 from semcom.link.mcs import MCS_TABLE, select_mcs
 
 
@@ -68,6 +74,37 @@ def test_no_failed_block_passes_as_good_at_low_snr():
             assert not out.bits[start:stop].any()
 
 
+def test_polar_link_never_passes_a_wrong_block_at_very_low_snr():
+    """3000 short polar blocks at -5 dB all fail. The list decoder's CRC11 alone passes about
+    8 * 2**-11 of them with wrong bits; the outer CRC16 must stop every one."""
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 2, (3000, 20), dtype=np.uint8)
+    link = DigitalLink("awgn", mcs=3, code="polar", seed=0)
+    out = link.send_blocks(blocks, -5.0, torch.Generator().manual_seed(0))
+    wrong = (out.decoded != blocks).any(axis=1)
+    assert wrong.sum() > 2900
+    assert (wrong & out.list_crc_ok).sum() > 0  # what a CRC11-only link would have passed on
+    assert not (wrong & out.ok).any()
+    assert not (out.ok & ~out.list_crc_ok).any()
+
+
+@pytest.mark.parametrize("bits", [1, 3, 13, 100, 190])
+def test_polar_accounting_counts_both_crcs_as_coded_bits(bits):
+    mcs = MCS_TABLE[0]
+    link = DigitalLink("awgn", mcs=mcs, code="polar", seed=0)
+    payload = np.random.default_rng(bits).integers(0, 2, bits, dtype=np.uint8)
+    out = link.transmit_bits(payload, 30.0)
+    assert out.ok and np.array_equal(out.bits, payload) and out.num_blocks == 1
+    info = max(bits + POLAR_OUTER_CRC_BITS, 20) + POLAR_INNER_CRC_BITS  # short blocks padded to the encoder's 20
+    assert link.block_info_bits(bits, "polar") == info
+    n = 2 * -(-int(np.ceil(info / mcs.code_rate)) // 2)
+    assert out.payload_bits == bits and out.coded_bits == n <= POLAR_MAX_CODED_BITS
+    assert out.channel_uses == n // 2
+    plan = link.plan(bits, 30.0)
+    assert (plan.coded_bits, plan.channel_uses, plan.num_blocks) == (out.coded_bits, out.channel_uses, 1)
+    assert link.plan(191, 30.0).num_blocks == 2  # 190 payload bits is what one block at MCS 0 carries
+
+
 def test_link_adaptation_picks_higher_mcs_at_higher_snr():
     chosen = [select_mcs(snr, "awgn") for snr in (-2.0, 3.0, 10.0, 25.0)]
     rates = [m.spectral_efficiency for m in chosen if m is not None]
@@ -109,6 +146,10 @@ def test_bad_input_is_named():
         link.transmit_bits(np.zeros((2, 8), dtype=np.uint8), 10.0)
     with pytest.raises(InputError, match="only 0 and 1"):
         link.transmit_bits(np.array([0, 2, 1]), 10.0)
+    with pytest.raises(InputError, match=r"\[num_blocks, k\]"):
+        link.send_blocks(np.zeros(8, dtype=np.uint8), 10.0)
+    with pytest.raises(InputError, match="do not fit in one polar block"):
+        DigitalLink("awgn", mcs=0, code="polar").send_blocks(np.zeros((2, 191), dtype=np.uint8), 10.0)
     with pytest.raises(ConfigError, match="unknown channel code"):
         DigitalLink("awgn", code="turbo")
     with pytest.raises(ConfigError, match="MCS index"):
