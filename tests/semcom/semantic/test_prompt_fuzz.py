@@ -107,22 +107,27 @@ def test_receiver_rejects_corrupted_prompts(receiver):
 
 
 def _forged_fuzz(name: str, codec: TextCodec, encs: list[EncodedPrompt], cases: int, seed: int) -> float:
-    """Decode ``cases`` corrupted payloads sealed with their own check; the share accepted."""
+    """Decode ``cases`` corrupted payloads sealed with their own check; the share accepted as a
+    different prompt (payloads the corruption left unchanged are not counted)."""
     rng = np.random.default_rng(seed)
-    accepted = 0
+    hb = codec.header_bits
+    wrong = done = 0
     for i in range(cases):
-        _, bits = corrupt(encs[i % len(encs)].bits, rng, tag_bits=codec.version_bits)
-        bits = codec.seal(bits[min(bits.size, codec.header_bits) :])
-        if bits.size > codec.max_bits:
+        enc = encs[i % len(encs)]
+        _, bits = corrupt(enc.bits, rng, tag_bits=codec.version_bits)
+        payload = bits[min(bits.size, hb) :]
+        if np.array_equal(payload, enc.bits[hb:]) or payload.size + hb > codec.max_bits:
             continue
+        bits = codec.seal(payload)
         dec, seconds = _timed_decode(codec, bits)
         assert seconds < DECODE_S[name], (name, seconds)
+        done += 1
         if dec.ok:
             assert dec.reason == "" and np.array_equal(codec.encode(dec.text).bits, bits)
-            accepted += 1
+            wrong += dec.text != enc.text
         else:
             assert dec.reason in {"malformed", "too-long"} and dec.text == ""
-    return accepted / cases
+    return wrong / max(done, 1)
 
 
 FORGED = {"ngram": 1_000, "unigram": 1_000, "neural": 5, "tiny-ngram": 2_000, "tiny-neural": 300}
@@ -131,7 +136,7 @@ FORGED = {"ngram": 1_000, "unigram": 1_000, "neural": 5, "tiny-ngram": 2_000, "t
 def test_decoder_behind_the_check_is_robust(receiver):
     name, codec, encs = receiver
     share = _forged_fuzz(name, codec, encs, FORGED[name], seed=19)
-    if FORGED[name] >= 100:  # the decoder's own tests (canonical code, limits) reject most garbage
+    if FORGED[name] >= 100:  # the decoder's own tests (canonical code, limits) refuse most (~65 % measured)
         assert share < 0.5
 
 
