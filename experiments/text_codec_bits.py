@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"knowledge base: Flickr8k, {info['vocab_size']} symbols, order {info['order']}, char order {info['char_order']}")
     print(f"  n-grams per order: {info['ngrams']}")
     print(f"  build {build_s:.2f} s, blob {len(blob)} bytes ({len(blob) / 1024:.0f} KiB), load from blob {load_s:.2f} s")
-    print(f"  kb_version tag {codec.kb_version} ({codec.version_bits} bits), check bits {codec.check_bits}")
+    print(f"  kb_version tag {codec.kb_version} ({codec.version_bits} bits), check bits {codec.check_bits} (a corrupted "
+          f"prompt is taken for another with probability <= {codec.wrong_acceptance_bound:.1e}, "
+          f"see experiments/prompt_integrity.py)")
     out.update(build_s=build_s, load_s=load_s, blob_bytes=len(blob), vocab=info["vocab_size"], ngrams=info["ngrams"])
 
     # Kodak

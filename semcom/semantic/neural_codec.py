@@ -14,8 +14,9 @@ probability (shared among the words spelled so far), instead of being spelled ag
 model is trained and stored in its card. The LSTM (:mod:`semcom.semantic.neural_lm`) runs in
 float64 and the mixture is rounded to integer frequencies out of 2**30: encoder and decoder in one
 software stack compute identical tables. Two ends on different numeric stacks could in principle
-round a frequency differently; the receiver's check bits then refuse the prompt (reason ``crc``)
-rather than return a wrong one, and the word vectors' hash is part of the KB version tag.
+round a frequency differently by one part in 2**30; the receiver then accepts the payload only if
+it is exactly the canonical code, under its own tables, of what it decoded (otherwise reason
+``malformed``), and the word vectors' hash is part of the KB digest that keys the check.
 """
 
 from __future__ import annotations

@@ -196,14 +196,16 @@ def test_kb_version_mismatch_is_detected(tiny):
     # same short tag forced on a different model: the check bits, keyed by the model digest, catch it
     forced = TextCodec.from_corpus(TINY_CORPUS[:3], order=3, kb_version=tiny.kb_version)
     dec = forced.decode(enc.bits)
-    assert not dec.ok and dec.reason in {"crc", "malformed", "too-long"}
+    assert not dec.ok and dec.reason == "crc"
 
 
 def test_header_layout(tiny):
     enc = tiny.encode("a dog")
-    assert enc.header_bits == 16 == tiny.header_bits
+    assert enc.header_bits == 22 == tiny.header_bits and tiny.check_bits == 14
+    assert tiny.wrong_acceptance_bound == 2.0**-14 and tiny.describe()["header_format"] == 2
     tag = int("".join(map(str, enc.bits[:8].tolist())), 2)
     assert tag == tiny.kb_version
+    assert np.array_equal(tiny.seal(enc.bits[22:]), enc.bits)
     codec = TextCodec.from_bytes(tiny.to_bytes(), version_bits=12, check_bits=4, kb_version=0xABC)
     enc = codec.encode("a dog")
     assert enc.header_bits == 16 and int("".join(map(str, enc.bits[:12].tolist())), 2) == 0xABC
@@ -212,73 +214,40 @@ def test_header_layout(tiny):
         TextCodec.from_bytes(tiny.to_bytes(), kb_version=256)
 
 
+def test_check_covers_tag_and_payload_and_runs_before_decoding(tiny, monkeypatch):
+    enc = tiny.encode("a black dog jumps over a log in the snow")
+    codec = TextCodec.from_bytes(tiny.to_bytes())
+
+    def no_decoding(history):
+        raise AssertionError("a payload whose check fails must not be decoded")
+
+    monkeypatch.setattr(codec, "_word_freqs", no_decoding)
+    for i in range(enc.num_bits):  # every single-bit error, in the tag, the check or the payload
+        bits = enc.bits.copy()
+        bits[i] ^= 1
+        assert codec.decode(bits).reason == ("kb-version-mismatch" if i < 8 else "crc")
+    for bits in (enc.bits[:-1], np.append(enc.bits, 0), np.append(enc.bits, 1)):
+        assert codec.decode(bits).reason == "crc"
+    # a check keyed with another model's digest
+    other = TextCodec.from_corpus(TINY_CORPUS[:3], order=3, kb_version=tiny.kb_version)
+    assert other.seal(enc.bits[22:])[8:22].tolist() != enc.bits[8:22].tolist()
+
+
 def test_non_bit_inputs_are_rejected_not_raised(tiny):
     for bad in [None, "0101", [0, 1, 2], np.zeros((2, 8)), [[1]], object(), np.array([0.5] * 20), []]:
         dec = tiny.decode(bad)
         assert not dec.ok and dec.reason == "malformed"
 
 
-def _corruptions(bits: np.ndarray, rng: np.random.Generator):
-    n = bits.size
-    kind = int(rng.integers(0, 5))
-    if kind == 0:  # flip 1-3 bits
-        out = bits.copy()
-        out[rng.choice(n, size=min(n, int(rng.integers(1, 4))), replace=False)] ^= 1
-    elif kind == 1:  # truncate
-        out = bits[: int(rng.integers(0, n))]
-    elif kind == 2:  # extend
-        out = np.concatenate([bits, rng.integers(0, 2, size=int(rng.integers(1, 40))).astype(np.uint8)])
-    elif kind == 3:  # random garbage of any length, with the right tag (so it gets decoded)
-        out = rng.integers(0, 2, size=int(rng.integers(0, 400))).astype(np.uint8)
-        out[:8] = bits[:8][: out.size]
-    else:  # burst error in the payload
-        out = bits.copy()
-        start = int(rng.integers(0, n))
-        out[start : start + 8] = rng.integers(0, 2, size=out[start : start + 8].size)
-    return kind, out
-
-
-@needs_flickr
-def test_random_corruptions_never_raise_or_hang(flickr):
-    rng = np.random.default_rng(3)
-    prompts = [
-        "a red car parked next to a stone wall",
-        "a zxqvbnm kodachrome photo of 2 dogs",
-        "three children playing football on a sandy beach at sunset",
-    ]
-    encs = [flickr.encode(p) for p in prompts]
-    accepted_wrong = 0
-    worst = 0.0
-    cases = 3000
-    for i in range(cases):
-        enc = encs[i % len(encs)]
-        _, bits = _corruptions(enc.bits, rng)
-        t0 = time.process_time()
-        dec = flickr.decode(bits)
-        worst = max(worst, time.process_time() - t0)
-        assert isinstance(dec.ok, bool)
-        if dec.ok:
-            assert dec.reason == "" and normalize_prompt(dec.text) == dec.text
-            if dec.text != enc.text:
-                accepted_wrong += 1
-        else:
-            assert dec.reason in {"crc", "malformed", "too-long", "kb-version-mismatch"} and dec.text == ""
-    assert worst < 1.0
-    # 8 check bits plus the canonical-code test: far fewer than 1 in 256 get through
-    assert accepted_wrong <= cases // 256
-
-
 def test_garbage_decoding_is_bounded(tiny):
     codec = TextCodec.from_bytes(tiny.to_bytes(), max_words=8, max_word_chars=6)
     rng = np.random.default_rng(4)
     reasons = set()
-    for _ in range(500):
-        bits = rng.integers(0, 2, size=int(rng.integers(16, 2000))).astype(np.uint8)
-        bits[:8] = [int(b) for b in format(codec.kb_version, "08b")]
-        dec = codec.decode(bits)
+    for _ in range(500):  # random payloads whose check matches (as if it had collided) are decoded
+        dec = codec.decode(codec.seal(rng.integers(0, 2, size=int(rng.integers(0, 2000))).astype(np.uint8)))
         reasons.add(dec.reason)
-    assert reasons <= {"", "crc", "malformed", "too-long"}
-    assert codec.decode(np.zeros(20000, dtype=np.uint8)).reason in {"too-long", "kb-version-mismatch"}
+    assert {"malformed", "too-long"} <= reasons <= {"", "malformed", "too-long"}
+    assert codec.decode(np.zeros(20000, dtype=np.uint8)).reason == "too-long"
     with pytest.raises(InputError):
         codec.encode("one two three four five six seven eight nine ten")
 
@@ -331,5 +300,5 @@ def test_kodak_bits_measured(flickr, kodak_captions):
     uni_bits = [unigram.encode(c).num_bits for c in kodak_captions]
     # the n-gram knowledge base beats a unigram code of the same corpus by a wide margin
     assert np.mean(bits) < np.mean(uni_bits) - 20
-    # regression bound on the measured figure (about 128 bits with the Flickr8k-only model)
-    assert np.mean(bits) <= 132
+    # regression bound on the measured figure (134.3 bits with the Flickr8k-only model, 22 of header)
+    assert np.mean(bits) <= 138
