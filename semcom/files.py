@@ -50,12 +50,13 @@ def input_folder(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
-def _folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot be made to take new files (None when it can; it is then created)."""
+def _folder_problem(folder: Path, given: Path) -> str | None:
+    """Why ``folder`` (``given`` or the folder of ``given``) cannot take new files; None when it can (it is
+    then created)."""
     for part in (folder, *folder.parents):
         if part.exists():
             if not part.is_dir():
-                return "it is a file, not a folder" if part == folder else f"{part} is a file, not a folder"
+                return "it is a file, not a folder" if part == given else f"{part} is a file, not a folder"
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,7 @@ def output_folder(path: str | os.PathLike, option: str) -> Path:
     reason when it cannot be (a file in the way, a read-only or missing place).
     """
     path = Path(path).expanduser()
-    problem = _folder_problem(path)
+    problem = _folder_problem(path, path)
     if problem is not None:
         raise ConfigError(f"{option} {path}: {problem}")
     return path
@@ -87,7 +88,7 @@ def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...] 
         raise ConfigError(f"{option} {path} is a folder; give a file name")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ConfigError(f"{option} {path} must end with one of: {', '.join(suffixes)}")
-    problem = _folder_problem(path.parent)
+    problem = _folder_problem(path.parent, path)
     if problem is not None:
         raise ConfigError(f"{option} {path}: {problem}")
     return path

@@ -500,14 +500,16 @@ def _reference_images(stage_options: dict, config: dict, images, out: Path) -> d
     return {**stage_options, "images": str(folder)}
 
 
-def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True) -> RunResult:
+def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True,
+                   option: str = "results folder") -> RunResult:
     """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary.
 
-    ``out`` is created and locked first (ConfigError at once if it cannot be written or another run holds
-    it); the images are loaded and every scheme with items left is built before anything is written.
+    ``out`` is created and locked first (ConfigError naming ``option`` at once if it cannot be written or
+    another run holds it); the images are loaded and every scheme with items left is built before anything
+    is written.
     """
-    out = output_folder(out, "results folder")
-    with exclusive(out, "results folder"):
+    out = output_folder(out, option)
+    with exclusive(out, option):
         return _run_locked(config, out, progress)
 
 

@@ -98,7 +98,8 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
         entries.append(entry)
     raw = {"name": "table4", "seed": seed, "snr_db": list(snr_db), "channel": {"name": channel},
            "images": {"folder": str(Path(images).expanduser().resolve()) if images else "embedded",
-                      **({"limit": limit} if limit is not None else {}), **({"crop": crop} if crop is not None else {})},
+                      **({"limit": limit} if limit is not None else {}),
+                      **({"crop": crop} if crop is not None else {})},
            "schemes": entries}
     return validate_config(raw, base=Path.cwd(), plugins=list(plugins), source="table4")
 
@@ -107,13 +108,15 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(_jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True) -> dict:
+def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
+               option: str = "output folder") -> dict:
     """Run (or resume) a Table 4 config; the item results live in ``out/runs/<config digest>``, the report
     in ``out``. Returns the report (what ``table.json`` holds) with the Markdown table under ``"markdown"``.
 
-    ``out`` is locked for the run: a second Table 4 run into it is refused at once."""
-    out = output_folder(out, "output folder")
-    with exclusive(out, "output folder"):
+    ``out`` is locked for the run: a second Table 4 run into it is refused at once (ConfigError naming
+    ``option``)."""
+    out = output_folder(out, option)
+    with exclusive(out, option):
         start = time.perf_counter()
         result = run_experiment(config, out / "runs" / config_digest(config), progress=progress)
         seconds = time.perf_counter() - start

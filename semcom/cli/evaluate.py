@@ -45,7 +45,8 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", default="awgn", choices=CHANNELS.names())
     parser.add_argument("--cbr", type=CBR.arg(), default=1 / 16, help="channel bandwidth ratio, e.g. 1/16")
     parser.add_argument("--codec", default=None, help="image codec of the separation scheme (heif, avif, webp, jpeg)")
-    parser.add_argument("--mcs", type=MCS_INDEX.arg(), default=None, help="fixed MCS index 0-15 (default: link adaptation)")
+    parser.add_argument("--mcs", type=MCS_INDEX.arg(), default=None,
+                        help="fixed MCS index 0-15 (default: link adaptation)")
     parser.add_argument("--arq", type=ARQ.arg(), default=None, help="retransmission rounds for lost code blocks (0-16)")
     parser.add_argument("--model", default=None, help="model name or checkpoint folder (learned schemes)")
     parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")

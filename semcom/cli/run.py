@@ -27,7 +27,7 @@ def run_config_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, plugins=args.plugin)
     out = output_folder(args.out or default_out(config), "--out")
-    result = run_experiment(config, out, progress=not args.no_progress)
+    result = run_experiment(config, out, progress=not args.no_progress, option="--out")
     rows = table_rows(result.summary)[: len(result.summary)]  # measured rows only (no published figures)
     print(markdown(rows, config, title=f"Experiment {config['name']!r}"))
     print(f"{result.computed} items computed, {result.skipped} already done; results in {result.out}")

@@ -52,7 +52,7 @@ def run_table4_command(args: argparse.Namespace) -> int:
                            captions=args.captions, captioner=args.captioner, generator=args.generator,
                            generator_model=args.generator_model, codec=args.codec, plugins=args.plugin)
     output_folder(args.out, "--out")
-    report = run_table4(config, args.out, progress=not args.no_progress)
+    report = run_table4(config, args.out, progress=not args.no_progress, option="--out")
     print(report["markdown"])
     print(f"written: {args.out}/table.md, table.csv, table.json, psnr_vs_bits.png, psnr_vs_snr.png "
           f"(item results: {report['results_folder']})")

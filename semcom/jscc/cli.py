@@ -73,20 +73,23 @@ def add_commands(subparsers) -> None:
         help="channel option, repeatable (e.g. equalizer=mmse, block_length=64)",
     )
     parser.add_argument("--widths", type=Listed(POSITIVE).arg(), default=None, help="stage widths, e.g. 32,64,128,192")
-    parser.add_argument("--blocks", type=Listed(COUNT).arg(), default=None, help="residual blocks per stage, e.g. 0,1,2,2")
+    parser.add_argument("--blocks", type=Listed(COUNT).arg(), default=None,
+                        help="residual blocks per stage, e.g. 0,1,2,2")
     parser.add_argument("--no-linear-skip", action="store_true", help="no linear 16x16-patch path (ablation)")
     parser.add_argument("--steps", type=POSITIVE.arg(), default=None, help="training steps (schedule length)")
     parser.add_argument("--minutes", type=Real(0.0, None, low_open=True).arg(), default=None,
                         help="wall-clock budget; the schedule anneals to it")
     parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=8)
     parser.add_argument("--crop", type=Integer(16, 16384).arg(), default=128, help="square crop side (multiple of 16)")
-    parser.add_argument("--crop-final", type=Integer(16, 16384).arg(), default=None, help="crop side of the final phase")
+    parser.add_argument("--crop-final", type=Integer(16, 16384).arg(), default=None,
+                        help="crop side of the final phase")
     parser.add_argument("--final-frac", type=SHARE.arg(), default=0.25, help="fraction of the run at --crop-final")
     parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3, help="peak Adam learning rate")
     parser.add_argument("--min-lr-frac", type=SHARE.arg(), default=0.02, help="final LR as a fraction of --lr")
     parser.add_argument("--warmup", type=COUNT.arg(), default=200, help="linear warm-up steps")
     parser.add_argument("--grad-clip", type=Real(0.0, None).arg(), default=1.0, help="gradient-norm clip (0: none)")
-    parser.add_argument("--snr-range", type=SNR_RANGE.arg(), default=(0.0, 20.0), help="training SNR range, dB (min,max)")
+    parser.add_argument("--snr-range", type=SNR_RANGE.arg(), default=(0.0, 20.0),
+                        help="training SNR range, dB (min,max)")
     parser.add_argument("--val-every", type=COUNT.arg(), default=250, help="steps between validations (0: none)")
     parser.add_argument("--val-images", type=POSITIVE.arg(), default=32, help="validation images used during training")
     parser.add_argument("--val-snrs", type=Listed(SNR_DB).arg(), default=(1.0, 10.0, 19.0))
