@@ -37,8 +37,8 @@ channel takes.
 Results (:func:`run_experiment`) go to one folder: ``config.json`` (the resolved config), ``meta.json``
 (seed, package versions, git revision), ``results.jsonl`` (one JSON line per scheme x image x SNR, each
 appended in one write and synced to disk as it finishes) and ``summary.json`` (written atomically).
-Nothing is written before the images are loaded and every scheme is built, so a config that fails leaves
-no state behind. A run holds the folder's lock (``.lock``): a second run into the same folder is refused
+The images are loaded and every scheme is built before config.json or any result is written, so a config
+that fails leaves no state that would refuse the corrected one. A run holds the folder's lock (``.lock``): a second run into the same folder is refused
 at once. Running again into the same folder resumes: finished items are read back and skipped (a line
 cut short by an interruption is dropped and redone); a folder that holds another experiment's results is
 refused rather than overwritten.
@@ -505,8 +505,8 @@ def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True,
     """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary.
 
     ``out`` is created and locked first (ConfigError naming ``option`` at once if it cannot be written or
-    another run holds it); the images are loaded and every scheme with items left is built before anything
-    is written.
+    another run holds it); the images are loaded and every scheme with items left is built before
+    config.json, meta.json or any result is written.
     """
     out = output_folder(out, option)
     with exclusive(out, option):
