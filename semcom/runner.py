@@ -181,8 +181,9 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
     load_plugins(all_plugins, base)
 
     name = raw.get("name", "experiment")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ConfigError(f"{source}: name must be a non-empty string without '/' or '\\' (it names the "
+                          f"default results folder), got {name!r}")
     seed = SEED.check(raw.get("seed", 0), f"{source}: seed")
     snrs = raw.get("snr_db")
     if snrs is None:
