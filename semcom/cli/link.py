@@ -12,7 +12,7 @@ from semcom.link.ber import simulate_ber
 from semcom.link.bler_table import BLOCKS, STEP_DB, generate_bler_table, write_bler_table
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS, MODULATIONS
-from semcom.options import CBR, SEED, SNR_LIST, Integer, Real
+from semcom.options import SEED, SNR_LIST, Integer, Ratio, Real
 
 #: Code rates the 5G codes of the link take: LDPC from the lowest MCS rate (205/1024) up to 0.95;
 #: polar down to 0.025 (shorter blocks leave fewer than 12 information bits beside the CRC).
@@ -28,7 +28,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ber.add_argument("--channel", default="awgn", choices=CHANNELS.names())
     ber.add_argument("--modulation", default="qpsk", choices=list(MODULATIONS))
     ber.add_argument("--code", default="ldpc", choices=["none", "ldpc", "polar"])
-    ber.add_argument("--rate", type=CBR.arg(), default=0.5,
+    ber.add_argument("--rate", type=Ratio().arg(), default=0.5,
                      help="code rate: ldpc 0.2002-0.95, polar 0.025-1 (ignored for --code none)")
     ber.add_argument("--snr-db", type=SNR_LIST.arg(), default=[0.0, 2.0, 4.0], help="Es/N0 list in dB, e.g. 0,2,4")
     ber.add_argument("--bits", type=BER_BITS.arg(), default=200_000, help="payload bits counted per SNR")

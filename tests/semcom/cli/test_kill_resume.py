@@ -226,3 +226,26 @@ def test_second_run_into_a_busy_folder_is_refused_at_once(launcher, tmp_path, ca
     assert len(_records(out / "results.jsonl")) == 12
     with exclusive(out, "--out"):  # released when the first run ended
         pass
+
+
+def test_ctrl_c_stops_a_run_that_resumes(launcher, tmp_path):
+    """SIGINT (Ctrl-C) in the middle of ``semcom run``: exit 130 and one line saying how to resume; the same
+    command then finishes the sweep without repeating an item."""
+    config = tmp_path / "killed.toml"
+    config.write_text(textwrap.dedent(CONFIG).format(limit=2))
+    out, log = tmp_path / "out", tmp_path / "interrupted.log"
+    argv = ["run", str(config), "--out", str(out), "--no-progress"]
+    pid = launcher.start(argv, log, tmp_path)
+    deadline = time.monotonic() + 300
+    while _lines(out / "results.jsonl") < 2 and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGINT)
+    assert launcher.wait() == 130
+    lines = log.read_text().strip().splitlines()
+    assert lines[-1] == "semcom: interrupted; resume with the same command"
+    assert not any("Traceback" in line for line in lines)
+    done = _lines(out / "results.jsonl")
+    assert 2 <= done < 12
+    assert launcher.run(argv, tmp_path / "resumed.log", tmp_path) == 0
+    assert f"{12 - done} items computed, {done} already done" in (tmp_path / "resumed.log").read_text()
+    assert len(_records(out / "results.jsonl")) == 12
