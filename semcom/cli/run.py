@@ -21,13 +21,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_config_command(args: argparse.Namespace) -> int:
-    from semcom.files import output_folder
     from semcom.runner import default_out, load_config, run_experiment
     from semcom.table4 import markdown, table_rows
 
     config = load_config(args.config, plugins=args.plugin)
-    out = output_folder(args.out or default_out(config), "--out")
-    result = run_experiment(config, out, progress=not args.no_progress, option="--out")
+    result = run_experiment(config, args.out or default_out(config), progress=not args.no_progress, option="--out")
     rows = table_rows(result.summary)[: len(result.summary)]  # measured rows only (no published figures)
     print(markdown(rows, config, title=f"Experiment {config['name']!r}"))
     print(f"{result.computed} items computed, {result.skipped} already done; results in {result.out}")

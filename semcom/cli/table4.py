@@ -44,14 +44,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_table4_command(args: argparse.Namespace) -> int:
-    from semcom.files import output_folder
     from semcom.table4 import run_table4, table4_config
 
     config = table4_config(snr_db=args.snr_db, channel=args.channel, cbr=args.cbr, images=args.images,
                            limit=args.limit, crop=args.crop, schemes=args.schemes, seed=args.seed,
                            captions=args.captions, captioner=args.captioner, generator=args.generator,
                            generator_model=args.generator_model, codec=args.codec, plugins=args.plugin)
-    output_folder(args.out, "--out")
     report = run_table4(config, args.out, progress=not args.no_progress, option="--out")
     print(report["markdown"])
     print(f"written: {args.out}/table.md, table.csv, table.json, psnr_vs_bits.png, psnr_vs_snr.png "
