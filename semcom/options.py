@@ -1,14 +1,14 @@
 """Settings declared once: each option's type and accepted range, for a command-line flag and a config key.
 
 A :class:`Setting` checks a value read from a config file (:meth:`Setting.check`) and parses the
-text of a command-line flag (:meth:`Setting.parse`; :meth:`Setting.arg` is the argparse ``type=``).
-Both refuse with one line that names the option and what it accepts::
+text of a command-line flag (:meth:`Setting.arg` is the argparse ``type=``). Both refuse with one
+line that names the option (argparse adds the flag's name) and what it accepts::
 
     >>> SEED.check(-1, "seed")
     Traceback (most recent call last):
     ...
     semcom.errors.ConfigError: seed must be an integer from 0 to 4294967295, got -1
-    >>> SNR_LIST.parse("0,2.5", "--snr-db")
+    >>> SNR_LIST.arg()("0,2.5")
     [0.0, 2.5]
 """
 
@@ -46,13 +46,6 @@ class Setting(ABC):
         checked = self._from_value(value)
         if checked is None:
             raise ConfigError(f"{name} must be {self.accepted}, got {value!r}")
-        return checked
-
-    def parse(self, text: str, name: str) -> Any:
-        """The value of a command-line flag's ``text``; ConfigError naming ``name`` otherwise."""
-        checked = self._from_text(text)
-        if checked is None:
-            raise ConfigError(f"{name} must be {self.accepted}, got {text!r}")
         return checked
 
     def arg(self) -> Callable[[str], Any]:
