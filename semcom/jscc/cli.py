@@ -98,7 +98,9 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--init", default=None, help="checkpoint to start from (weights of matching shape)")
     parser.add_argument("--out", required=True, help="checkpoint folder (model.safetensors + config.json)")
     parser.add_argument("--state-dir", default=None, help="resume state and CSV log (default results/jscc/<out>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --state-dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in --state-dir (without it, a saved run there is refused, "
+                             "never overwritten)")
     parser.add_argument(
         "--stop-at-step", type=POSITIVE.arg(), default=None, help="pause (save state) at this step; --resume goes on"
     )
