@@ -110,7 +110,7 @@ def _report(name: str, outcome: dict) -> None:
     print(f"{name}: {outcome['kills']} kills survived in {outcome['attempts']} attempts")
 
 
-@pytest.mark.parametrize("kills, images", [pytest.param(3, 2, id="3-kills"),
+@pytest.mark.parametrize("kills, images", [pytest.param(2, 2, id="2-kills"),
                                            pytest.param(15, 4, id="15-kills", marks=pytest.mark.slow)])
 def test_run_survives_kills(launcher, tmp_path, kills, images):
     config = tmp_path / "killed.toml"
@@ -130,7 +130,7 @@ def test_run_survives_kills(launcher, tmp_path, kills, images):
     assert _without_timings(summary) == _without_timings(json.loads((reference / "summary.json").read_text()))
 
 
-@pytest.mark.parametrize("kills, images", [pytest.param(2, 2, id="2-kills"),
+@pytest.mark.parametrize("kills, images", [pytest.param(2, 1, id="2-kills"),
                                            pytest.param(15, 4, id="15-kills", marks=pytest.mark.slow)])
 def test_table4_survives_kills(launcher, tmp_path, kills, images):
     argv = ["table4", "--schemes", "traditional,semantic,bound", "--codec", "jpeg", "--limit", str(images), "--crop", "64",
@@ -150,7 +150,7 @@ def test_table4_survives_kills(launcher, tmp_path, kills, images):
     assert _records(results) == _records(ref_results)
     ours, theirs = (json.loads((folder / "table.json").read_text()) for folder in (killed, reference))
     assert _without_timings(ours["rows"]) == _without_timings(theirs["rows"])
-    assert len(ours["rows"]) == 6 + 3
+    assert len(ours["rows"]) == 3 * 2 + 3  # 3 schemes x 2 SNRs, then the published rows
     table = list(csv.DictReader((killed / "table.csv").open()))
     assert [r["scheme"] for r in table] == [r["scheme"] for r in theirs["rows"]]
 
@@ -173,7 +173,7 @@ def _log_rows(path: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(handle)]
 
 
-@pytest.mark.parametrize("kills, steps", [pytest.param(3, 100, id="3-kills"),
+@pytest.mark.parametrize("kills, steps", [pytest.param(2, 100, id="2-kills"),
                                           pytest.param(15, 600, id="15-kills", marks=pytest.mark.slow)])
 def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps):
     data = _synthetic_images(tmp_path / "images")
@@ -194,7 +194,7 @@ def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps):
         return argv("killed") + (["--resume"] if saved else [])
 
     outcome = kill_until_done(launcher, argv("killed"), tmp_path, kills, seed=200 + kills,
-                              progress=lambda: _lines(log), pause_s=seconds * 50 / steps, resume_argv=resume)
+                              progress=lambda: _lines(log), pause_s=seconds * 25 / steps, resume_argv=resume)
     _report("semcom train jscc", outcome)
     assert outcome["kills"] >= max(1, kills // 2)
     reference_log = _log_rows(tmp_path / "reference" / "state" / "train_log.csv")
@@ -209,7 +209,7 @@ def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps):
 def test_second_run_into_a_busy_folder_is_refused_at_once(launcher, tmp_path, capsys):
     """While one ``semcom run`` holds OUT, a second (in another process) refuses before computing anything."""
     config = tmp_path / "killed.toml"
-    config.write_text(textwrap.dedent(CONFIG).format(limit=2))
+    config.write_text(textwrap.dedent(CONFIG).format(limit=1))
     out = tmp_path / "out"
     pid = launcher.start(["run", str(config), "--out", str(out), "--no-progress"], tmp_path / "first.log", tmp_path)
     deadline = time.monotonic() + 300
@@ -223,7 +223,7 @@ def test_second_run_into_a_busy_folder_is_refused_at_once(launcher, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"semcom: error: --out {out} is in use by another run")
     assert launcher.wait() == 0
-    assert len(_records(out / "results.jsonl")) == 12
+    assert len(_records(out / "results.jsonl")) == 6
     with exclusive(out, "--out"):  # released when the first run ended
         pass
 
@@ -232,7 +232,7 @@ def test_ctrl_c_stops_a_run_that_resumes(launcher, tmp_path):
     """SIGINT (Ctrl-C) in the middle of ``semcom run``: exit 130 and one line saying how to resume; the same
     command then finishes the sweep without repeating an item."""
     config = tmp_path / "killed.toml"
-    config.write_text(textwrap.dedent(CONFIG).format(limit=2))
+    config.write_text(textwrap.dedent(CONFIG).format(limit=1))
     out, log = tmp_path / "out", tmp_path / "interrupted.log"
     argv = ["run", str(config), "--out", str(out), "--no-progress"]
     pid = launcher.start(argv, log, tmp_path)
@@ -245,7 +245,7 @@ def test_ctrl_c_stops_a_run_that_resumes(launcher, tmp_path):
     assert lines[-1] == "semcom: interrupted; resume with the same command"
     assert not any("Traceback" in line for line in lines)
     done = _lines(out / "results.jsonl")
-    assert 2 <= done < 12
+    assert 2 <= done < 6
     assert launcher.run(argv, tmp_path / "resumed.log", tmp_path) == 0
-    assert f"{12 - done} items computed, {done} already done" in (tmp_path / "resumed.log").read_text()
-    assert len(_records(out / "results.jsonl")) == 12
+    assert f"{6 - done} items computed, {done} already done" in (tmp_path / "resumed.log").read_text()
+    assert len(_records(out / "results.jsonl")) == 6
