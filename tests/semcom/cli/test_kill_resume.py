@@ -120,9 +120,9 @@ def test_run_survives_kills(launcher, tmp_path, kills, images):
                         tmp_path) == 0
     results = killed / "results.jsonl"
     outcome = kill_until_done(launcher, ["run", str(config), "--out", str(killed), "--no-progress"], tmp_path,
-                              kills, seed=kills, progress=lambda: _lines(results), pause_s=0.6)
+                              kills, seed=kills, progress=lambda: _lines(results), pause_s=0.3)
     _report("semcom run", outcome)
-    assert outcome["kills"] >= max(1, kills // 2)
+    assert outcome["kills"] >= max(1, kills // 3)
     expected = _records(reference / "results.jsonl")
     assert len(expected) == 3 * 2 * images
     assert _records(results) == expected
@@ -142,9 +142,9 @@ def test_table4_survives_kills(launcher, tmp_path, kills, images):
         return sum(_lines(p) for p in killed.glob("runs/*/results.jsonl"))
 
     outcome = kill_until_done(launcher, [*argv, str(killed)], tmp_path, kills, seed=100 + kills, progress=lines,
-                              pause_s=0.6)
+                              pause_s=0.3)
     _report("semcom table4", outcome)
-    assert outcome["kills"] >= max(1, kills // 2)
+    assert outcome["kills"] >= max(1, kills // 3)
     (ref_results,) = reference.glob("runs/*/results.jsonl")
     (results,) = killed.glob("runs/*/results.jsonl")
     assert _records(results) == _records(ref_results)
@@ -196,7 +196,7 @@ def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps):
     outcome = kill_until_done(launcher, argv("killed"), tmp_path, kills, seed=200 + kills,
                               progress=lambda: _lines(log), pause_s=seconds * 25 / steps, resume_argv=resume)
     _report("semcom train jscc", outcome)
-    assert outcome["kills"] >= max(1, kills // 2)
+    assert outcome["kills"] >= max(1, kills // 3)
     reference_log = _log_rows(tmp_path / "reference" / "state" / "train_log.csv")
     assert [int(r["step"]) for r in reference_log] == list(range(25, steps + 1, 25))
     assert _log_rows(log) == reference_log
