@@ -26,8 +26,8 @@ import warnings
 import numpy as np
 import torch
 
-from semcom.cli.common import snr_list
 from semcom.images import list_images, load_image
+from semcom.options import SNR_LIST
 from semcom.schemes import make_scheme
 from semcom.semantic import default_data_dir
 
@@ -35,7 +35,7 @@ from semcom.semantic import default_data_dir
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="shared data folder (default: $SEMCOM_DATA or ../shared/data)")
-    parser.add_argument("--snr-db", type=snr_list, default=[-5.0, 0.0, 5.0, 10.0])
+    parser.add_argument("--snr-db", type=SNR_LIST.arg(), default=[-5.0, 0.0, 5.0, 10.0])
     parser.add_argument("--repeats", type=int, default=4, help="transmissions per image and SNR")
     parser.add_argument("--limit", type=int, default=None, help="first N images")
     parser.add_argument("--generator", default="fallback")

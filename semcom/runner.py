@@ -29,11 +29,19 @@ named by a plain scheme option (``codec = "jpeg"``, ``generator = "fallback"``);
 against the registries before anything runs. Relative paths are taken from the config file's folder;
 ``data:NAME`` means NAME under the shared data folder (``$SEMCOM_DATA`` or ``../shared/data``).
 
+Every key is checked before anything runs, with the same rules as the command-line flags of the same
+name (:mod:`semcom.options`): ``seed``, ``snr_db``, ``images.limit``, ``images.crop`` and the scheme
+options (``cbr``, ``mcs``, ``arq``, ``prompt_bits``, ``steps``, ...); channel options must be ones the
+channel takes.
+
 Results (:func:`run_experiment`) go to one folder: ``config.json`` (the resolved config), ``meta.json``
-(seed, package versions, git revision), ``results.jsonl`` (one JSON line per scheme x image x SNR, appended
-and flushed as each finishes) and ``summary.json``. Running again into the same folder resumes: finished
-items are read back and skipped (a line cut short by an interruption is dropped and redone); a folder
-that holds another experiment's results is refused rather than overwritten.
+(seed, package versions, git revision), ``results.jsonl`` (one JSON line per scheme x image x SNR, each
+appended in one write and synced to disk as it finishes) and ``summary.json`` (written atomically).
+The images are loaded and every scheme is built before config.json or any result is written, so a config
+that fails leaves no state that would refuse the corrected one. A run holds the folder's lock (``.lock``): a second run into the same folder is refused
+at once. Running again into the same folder resumes: finished items are read back and skipped (a line
+cut short by an interruption is dropped and redone); a folder that holds another experiment's results is
+refused rather than overwritten.
 """
 
 from __future__ import annotations
@@ -42,7 +50,6 @@ import importlib
 import importlib.util
 import inspect
 import json
-import math
 import os
 import sys
 import time
@@ -58,7 +65,9 @@ from tqdm import tqdm
 from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
+from semcom.files import append_line, exclusive, output_folder, write_text
 from semcom.images import default_images, list_images, load_image
+from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
 from semcom.schemes import SCHEMES, Scheme, SchemeResult
 
@@ -117,6 +126,8 @@ def load_plugins(modules: list[str] | tuple[str, ...], base: Path | None = None)
                 importlib.import_module(module)
         except ConfigError:
             raise
+        except SystemExit as stop:
+            raise ConfigError(f"plugin {module!r} called sys.exit({stop.code!r}) while being imported") from None
         except Exception as err:
             raise ConfigError(f"cannot import plugin {module!r}: {type(err).__name__}: {err}") from err
         loaded.append(module)
@@ -129,6 +140,8 @@ def load_plugins(modules: list[str] | tuple[str, ...], base: Path | None = None)
 def load_config(path: str | os.PathLike, plugins: list[str] | tuple[str, ...] = ()) -> dict:
     """Read, import the plugins of, and validate a TOML experiment config (ConfigError names what is wrong)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a folder; give a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -152,16 +165,6 @@ def _resolve_path(value: str, base: Path | None) -> str:
     return str(path.resolve()) if path.is_absolute() or base is not None else str(path)
 
 
-def _number(value, key: str, *, integer: bool = False, minimum: float | None = None):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise ConfigError(f"{key} must be {'an integer' if integer else 'a number'}, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be finite, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{key} must be at least {minimum}, got {value!r}")
-    return value
-
-
 def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tuple[str, ...] = (),
                     source: str = "config") -> dict:
     """The resolved config (plain data) of ``raw``; raises ConfigError naming the bad key."""
@@ -178,17 +181,14 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
     load_plugins(all_plugins, base)
 
     name = raw.get("name", "experiment")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
-    seed = _number(raw.get("seed", 0), "seed", integer=True, minimum=0)
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ConfigError(f"{source}: name must be a non-empty string without '/' or '\\' (it names the "
+                          f"default results folder), got {name!r}")
+    seed = SEED.check(raw.get("seed", 0), f"{source}: seed")
     snrs = raw.get("snr_db")
     if snrs is None:
         raise ConfigError(f"{source}: missing key 'snr_db' (a list of SNRs in dB, e.g. snr_db = [0.0])")
-    if isinstance(snrs, (int, float)) and not isinstance(snrs, bool):
-        snrs = [snrs]
-    if not isinstance(snrs, list) or not snrs:
-        raise ConfigError(f"{source}: snr_db must be a non-empty list of numbers, got {snrs!r}")
-    snrs = [float(_number(s, "snr_db")) for s in snrs]
+    snrs = SNR_LIST.check(snrs, f"{source}: snr_db")
 
     # images
     images = raw.get("images", {"folder": "embedded"})
@@ -205,10 +205,10 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
     folder = folder if folder == "embedded" else _resolve_path(folder, base)
     limit = images.get("limit")
     if limit is not None:
-        limit = _number(limit, "images.limit", integer=True, minimum=1)
+        limit = LIMIT.check(limit, f"{source}: images.limit")
     crop = images.get("crop")
     if crop is not None:
-        crop = _number(crop, "images.crop", integer=True, minimum=16)
+        crop = CROP.check(crop, f"{source}: images.crop")
 
     # channel
     channel = raw.get("channel", {"name": "awgn"})
@@ -216,7 +216,7 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
         channel = {"name": channel}
     if not isinstance(channel, dict) or not isinstance(channel.get("name"), str):
         raise ConfigError(f"{source}: channel must be a table with a 'name' (e.g. name = \"awgn\"), got {channel!r}")
-    CHANNELS.get(channel["name"])  # unknown channel -> ConfigError listing the known ones
+    _check_channel_options(channel, source)
 
     # schemes
     if "scheme" in raw and "schemes" in raw:
@@ -238,9 +238,31 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description must be a string")
-    return {"name": name, "description": description, "seed": int(seed), "snr_db": snrs,
+    return {"name": name, "description": description, "seed": seed, "snr_db": snrs,
             "images": {"folder": folder, "limit": limit, "crop": crop}, "channel": dict(channel),
             "schemes": schemes, "plugins": all_plugins}
+
+
+def _check_channel_options(channel: dict, source: str) -> None:
+    """The channel is registered and takes every option given beside its name."""
+    try:
+        factory = CHANNELS.get(channel["name"])  # unknown channel -> ConfigError listing the known ones
+    except ConfigError as err:
+        raise ConfigError(f"{source}: channel.name: {err}") from None
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [p for p in params if p not in ("self", "seed", "name")]
+    for key in channel:
+        if key != "name" and key not in known:
+            raise ConfigError(f"{source}: channel {channel['name']!r} has no option {key!r}; "
+                              f"options: {', '.join(known) or 'none'}")
+
+
+def _check_options(options: dict, where: str, source: str) -> dict:
+    """``options`` with those of a declared name (:data:`SCHEME_OPTIONS`) checked and converted ('1/16' -> 0.0625)."""
+    return {key: SCHEME_OPTIONS[key].check(value, f"{source}: {where}.{key}") if key in SCHEME_OPTIONS else value
+            for key, value in options.items()}
 
 
 def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
@@ -267,6 +289,7 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
         if bad:
             raise ConfigError(f"{source}: {where}: scheme {name!r} has no option {bad[0]!r}; options: "
                               f"{', '.join(p for p in params if p not in ('seed', 'channel'))}")
+    options = _check_options(options, where, source)
     registries = _stage_registries()
     for key, value in list(options.items()):
         if key in registries and isinstance(value, str):
@@ -296,6 +319,8 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
             spec = {"name": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise ConfigError(f"{source}: {where}.stages.{kind} needs a name (e.g. name = \"...\")")
+        spec = {"name": spec["name"], **_check_options({k: v for k, v in spec.items() if k != "name"},
+                                                        f"{where}.stages.{kind}", source)}
         registry, param = registries[kind]
         try:
             registry.get(spec["name"])
@@ -476,11 +501,20 @@ def _reference_images(stage_options: dict, config: dict, images, out: Path) -> d
     return {**stage_options, "images": str(folder)}
 
 
-def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True) -> RunResult:
-    """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary."""
-    out = Path(out)
-    images = load_images(config["images"])  # a missing or empty folder fails before anything is written
-    out.mkdir(parents=True, exist_ok=True)
+def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True,
+                   option: str = "results folder") -> RunResult:
+    """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary.
+
+    ``out`` is created and locked first (ConfigError naming ``option`` at once if it cannot be written or
+    another run holds it); the images are loaded and every scheme with items left is built before
+    config.json, meta.json or any result is written.
+    """
+    out = output_folder(out, option)
+    with exclusive(out, option):
+        return _run_locked(config, out, progress)
+
+
+def _run_locked(config: dict, out: Path, progress: bool) -> RunResult:
     resolved = _jsonable(config)
     config_file = out / "config.json"
     if config_file.exists():
@@ -491,57 +525,67 @@ def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True) 
         if previous != resolved:
             raise ConfigError(f"{out} holds the results of a different experiment (its config.json differs); "
                               f"pass another output folder (--out) or remove that one")
-    else:
-        config_file.write_text(json.dumps(resolved, indent=1) + "\n", encoding="utf-8")
-    (out / "meta.json").write_text(json.dumps(_jsonable(provenance(config["seed"])), indent=1) + "\n",
-                                   encoding="utf-8")
+    images = load_images(config["images"])  # a missing or empty folder fails before anything is written
     results_file = out / "results.jsonl"
     done = {r["key"]: r for r in read_results(results_file)}
     snrs = config["snr_db"]
+    todo = {entry["label"]: [(i, name, image, snr) for snr in snrs for i, (name, image) in enumerate(images)
+                             if item_key(entry["label"], name, snr) not in done]
+            for entry in config["schemes"]}
+    schemes, build_seconds = {}, {}
+    for entry in config["schemes"]:
+        if todo[entry["label"]]:  # nothing left: the scheme (and its models) is not even built
+            start = time.perf_counter()
+            schemes[entry["label"]] = build_scheme(entry, config, images, out)
+            build_seconds[entry["label"]] = round(time.perf_counter() - start, 3)
+    if not config_file.exists():
+        write_text(config_file, json.dumps(resolved, indent=1) + "\n")
+    write_text(out / "meta.json", json.dumps(_jsonable(provenance(config["seed"])), indent=1) + "\n")
+
     total = len(config["schemes"]) * len(images) * len(snrs)
     bar = tqdm(total=total, desc=config["name"], disable=not progress, file=sys.stderr)
     computed = skipped = 0
-    build_seconds, wall_seconds = {}, {}
-    with open(results_file, "a", encoding="utf-8") as handle:
-        for entry in config["schemes"]:
-            label = entry["label"]
-            todo = [(i, name, image, snr) for snr in snrs for i, (name, image) in enumerate(images)
-                    if item_key(label, name, snr) not in done]
-            skipped += len(images) * len(snrs) - len(todo)
-            bar.update(len(images) * len(snrs) - len(todo))
-            if not todo:
-                continue  # nothing left: the scheme (and its models) is not even built
-            bar.set_description(f"{config['name']}: {label}")
-            start = time.perf_counter()
-            scheme = build_scheme(entry, config, images, out)
-            build_seconds[label] = round(time.perf_counter() - start, 3)
-            for index, name, image, snr in todo:
-                gen = torch.Generator().manual_seed(config["seed"] * 1_000_003 + index)
-                t0 = time.perf_counter()
-                result = scheme.transmit(image, snr, generator=gen)
-                transmit_seconds = time.perf_counter() - t0
-                quality = item_quality(image, result)
-                seconds = time.perf_counter() - t0  # transmission and quality metrics
-                record = {"key": item_key(label, name, snr), "scheme": label, "scheme_name": entry["name"],
-                          "image": name, "snr_db": snr, **quality, **result.metrics,
-                          "bits": result.bits, "coded_bits": result.coded_bits,
-                          "channel_uses": result.channel_uses, "failed": result.failed,
-                          "seconds": round(seconds, 3), "transmit_seconds": round(transmit_seconds, 3),
-                          "model": model_label(scheme, result),
-                          "details": result.details}
-                handle.write(json.dumps(_jsonable(record)) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-                done[record["key"]] = record
-                computed += 1
-                bar.update(1)
-            wall_seconds[label] = round(time.perf_counter() - start, 3)
+    wall_seconds = {}
+    for entry in config["schemes"]:
+        label = entry["label"]
+        skipped += len(images) * len(snrs) - len(todo[label])
+        bar.update(len(images) * len(snrs) - len(todo[label]))
+        if not todo[label]:
+            continue
+        bar.set_description(f"{config['name']}: {label}")
+        start = time.perf_counter()
+        scheme = schemes.pop(label)  # released once its items are done
+        for index, name, image, snr in todo[label]:
+            record = run_item(scheme, entry, config["seed"], index, name, image, snr)
+            append_line(results_file, json.dumps(_jsonable(record)))
+            done[record["key"]] = record
+            computed += 1
+            bar.update(1)
+        wall_seconds[label] = round(build_seconds[label] + time.perf_counter() - start, 3)
     bar.close()
     keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
     records = [done[k] for k in keys]
     summary = summarise(records, config, build_seconds)
-    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=1) + "\n", encoding="utf-8")
+    write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=1) + "\n")
     return RunResult(out, records, summary, computed, skipped, build_seconds, wall_seconds)
+
+
+def run_item(scheme: Scheme, entry: dict, seed: int, index: int, name: str, image: np.ndarray,
+             snr: float) -> dict:
+    """The result record of one image at one SNR (noise seeded by the seed and the image's index)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
+    t0 = time.perf_counter()
+    result = scheme.transmit(image, snr, generator=gen)
+    transmit_seconds = time.perf_counter() - t0
+    quality = item_quality(image, result)
+    seconds = time.perf_counter() - t0  # transmission and quality metrics
+    return {"key": item_key(entry["label"], name, snr), "scheme": entry["label"], "scheme_name": entry["name"],
+            "image": name, "snr_db": snr, **quality, **result.metrics,
+            "bits": result.bits, "coded_bits": result.coded_bits,
+            "channel_uses": result.channel_uses, "failed": result.failed,
+            "seconds": round(seconds, 3), "transmit_seconds": round(transmit_seconds, 3),
+            "model": model_label(scheme, result),
+            "details": result.details}
 
 
 def item_quality(reference: np.ndarray, result: SchemeResult) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from semcom.errors import ConfigError
+from semcom.files import atomic_path, exclusive, output_folder, write_text
 from semcom.provenance import provenance
 from semcom.runner import DEFAULT_CAPTIONS, RunResult, _jsonable, run_experiment, validate_config
 
@@ -96,7 +98,8 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
         entries.append(entry)
     raw = {"name": "table4", "seed": seed, "snr_db": list(snr_db), "channel": {"name": channel},
            "images": {"folder": str(Path(images).expanduser().resolve()) if images else "embedded",
-                      **({"limit": limit} if limit else {}), **({"crop": crop} if crop else {})},
+                      **({"limit": limit} if limit is not None else {}),
+                      **({"crop": crop} if crop is not None else {})},
            "schemes": entries}
     return validate_config(raw, base=Path.cwd(), plugins=list(plugins), source="table4")
 
@@ -105,14 +108,19 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(_jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True) -> dict:
+def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
+               option: str = "output folder") -> dict:
     """Run (or resume) a Table 4 config; the item results live in ``out/runs/<config digest>``, the report
-    in ``out``. Returns the report (what ``table.json`` holds) with the Markdown table under ``"markdown"``."""
-    out = Path(out)
-    start = time.perf_counter()
-    result = run_experiment(config, out / "runs" / config_digest(config), progress=progress)
-    seconds = time.perf_counter() - start
-    return write_report(result, config, out, seconds)
+    in ``out``. Returns the report (what ``table.json`` holds) with the Markdown table under ``"markdown"``.
+
+    ``out`` is locked for the run: a second Table 4 run into it is refused at once (ConfigError naming
+    ``option``)."""
+    out = output_folder(out, option)
+    with exclusive(out, option):
+        start = time.perf_counter()
+        result = run_experiment(config, out / "runs" / config_digest(config), progress=progress)
+        seconds = time.perf_counter() - start
+        return write_report(result, config, out, seconds)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -195,22 +203,23 @@ def markdown(rows: list[dict], config: dict, seconds: float | None = None, title
 
 
 def write_report(result: RunResult, config: dict, out: str | os.PathLike, seconds: float | None = None) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write table.md, table.csv, table.json and the plots into ``out``, each file atomically."""
+    out = output_folder(out, "output folder")
     rows = table_rows(result.summary)
     text = markdown(rows, config, seconds)
-    (out / "table.md").write_text(text, encoding="utf-8")
-    with open(out / "table.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_text(out / "table.md", text)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "table.csv", table.getvalue())
     report = {"config": config, "seed": config["seed"], "meta": provenance(config["seed"]),
               "results_folder": str(result.out), "rows": rows, "summary": result.summary,
               "published": {"label": PUBLISHED_LABEL, "rows": list(PUBLISHED)},
               "wall_seconds": {r["scheme"]: round(_wall(r), 3) for r in rows if r["item_seconds"] is not None},
               "total_seconds": None if seconds is None else round(seconds, 3),
               "computed_items": result.computed, "resumed_items": result.skipped}
-    (out / "table.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n", encoding="utf-8")
+    write_text(out / "table.json", json.dumps(_jsonable(report), indent=1) + "\n")
     plot(rows, out)
     report["markdown"] = text
     return report
@@ -246,7 +255,8 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     ax.set_title("PSNR vs bits (published points: white paper Table 4)", fontsize=9)
     fig.tight_layout()
     paths.append(out / "psnr_vs_bits.png")
-    fig.savefig(paths[-1], dpi=120)
+    with atomic_path(paths[-1]) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -262,6 +272,7 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "psnr_vs_snr.png")
-    fig.savefig(paths[-1], dpi=120)
+    with atomic_path(paths[-1]) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return paths

@@ -9,18 +9,20 @@ import time
 
 import numpy as np
 
-from semcom.cli.common import snr_list
-from semcom.link.digital import DigitalLink
+from channels import CHANNELS
+from semcom.link.digital import MAX_PAYLOAD_BITS, DigitalLink
+from semcom.options import SEED, SNR_LIST, Integer, Listed, Name
 
 MESSAGE = b"semcom sends what an image means, not its pixels. "
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="send a payload over AWGN and Rayleigh links with link adaptation")
-    demo.add_argument("--snr-db", type=snr_list, default=[-2.0, 3.0, 10.0, 20.0])
-    demo.add_argument("--channels", default="awgn,rayleigh")
-    demo.add_argument("--bytes", type=int, default=4096, help="payload size")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--snr-db", type=SNR_LIST.arg(), default=[-2.0, 3.0, 10.0, 20.0], help="Es/N0 list in dB")
+    demo.add_argument("--channels", type=Listed(Name(tuple(CHANNELS.names()))).arg(), default=["awgn", "rayleigh"],
+                      help=f"comma-separated channels among: {', '.join(CHANNELS.names())}")
+    demo.add_argument("--bytes", type=Integer(1, MAX_PAYLOAD_BITS // 8).arg(), default=4096, help="payload size")
+    demo.add_argument("--seed", type=SEED.arg(), default=0)
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(run=run_demo)
 
@@ -28,7 +30,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     payload = (MESSAGE * (args.bytes // len(MESSAGE) + 1))[: args.bytes]
     rows = []
-    for channel in [c.strip() for c in args.channels.split(",") if c.strip()]:
+    for channel in args.channels:
         link = DigitalLink(channel, seed=args.seed)
         for snr in args.snr_db:
             start = time.perf_counter()

@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 from channels import CHANNELS
 from semcom import metrics
-from semcom.cli.common import fraction, snr_list
 from semcom.errors import ConfigError
-from semcom.images import default_images, list_images, load_image, save_image
+from semcom.files import atomic_path, output_file
+from semcom.images import IMAGE_EXTENSIONS, default_images, list_images, load_image, save_image
+from semcom.options import ARQ, CBR, LIMIT, MCS_INDEX, SCHEME_OPTIONS, SEED, SNR_DB, SNR_LIST
 from semcom.provenance import provenance
 from semcom.schemes import SCHEMES, Scheme, SchemeResult
 
@@ -25,15 +26,16 @@ from semcom.schemes import SCHEMES, Scheme, SchemeResult
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     transmit = subparsers.add_parser("transmit", help="send one image with a scheme and save what arrives")
     transmit.add_argument("image", help="image file")
-    transmit.add_argument("--snr-db", type=float, default=10.0)
-    transmit.add_argument("--out", default=None, help="where to save the reconstruction (PNG)")
+    transmit.add_argument("--snr-db", type=SNR_DB.arg(), default=10.0, help="Es/N0 in dB, -50 to 100 (default 10)")
+    transmit.add_argument("--out", default=None,
+                          help="where to save the reconstruction (.png, .jpg, ...); checked before the transmission")
     _scheme_options(transmit)
     transmit.set_defaults(run=run_transmit)
 
     evaluate = subparsers.add_parser("eval", help="mean PSNR/SSIM/MS-SSIM, bits and channel uses over images and SNRs")
     evaluate.add_argument("--images", default=None, help="image folder (default: the embedded scikit-image photos)")
-    evaluate.add_argument("--limit", type=int, default=None, help="use the first N images")
-    evaluate.add_argument("--snr-db", type=snr_list, default=[1.0, 4.0, 7.0, 10.0, 13.0])
+    evaluate.add_argument("--limit", type=LIMIT.arg(), default=None, help="use the first N images")
+    evaluate.add_argument("--snr-db", type=SNR_LIST.arg(), default=[1.0, 4.0, 7.0, 10.0, 13.0])
     _scheme_options(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -41,36 +43,38 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", default="separation", help=f"one of: {', '.join(SCHEMES.names())}")
     parser.add_argument("--channel", default="awgn", choices=CHANNELS.names())
-    parser.add_argument("--cbr", type=fraction, default=1 / 16, help="channel bandwidth ratio, e.g. 1/16")
+    parser.add_argument("--cbr", type=CBR.arg(), default=1 / 16, help="channel bandwidth ratio, e.g. 1/16")
     parser.add_argument("--codec", default=None, help="image codec of the separation scheme (heif, avif, webp, jpeg)")
-    parser.add_argument("--mcs", type=int, default=None, help="fixed MCS index (default: link adaptation)")
-    parser.add_argument("--arq", type=int, default=None, help="retransmission rounds for lost code blocks")
+    parser.add_argument("--mcs", type=MCS_INDEX.arg(), default=None,
+                        help="fixed MCS index 0-15 (default: link adaptation)")
+    parser.add_argument("--arq", type=ARQ.arg(), default=None, help="retransmission rounds for lost code blocks (0-16)")
     parser.add_argument("--model", default=None, help="model name or checkpoint folder (learned schemes)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
     gai = parser.add_argument_group("generative scheme (gai)")
-    for flag, kind, text in _GAI_OPTIONS:
-        gai.add_argument(flag, type=kind, default=None, help=text)
+    for flag, text in _GAI_OPTIONS:
+        gai.add_argument(flag, type=SCHEME_OPTIONS[flag[2:].replace("-", "_")].arg(), default=None, help=text)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-#: Options of the generative scheme: (flag, type, help); the scheme's parameter is the flag's name.
+#: Options of the generative scheme: (flag, help); the scheme's parameter is the flag's name, and its type and
+#: range are declared in :data:`semcom.options.SCHEME_OPTIONS` (shared with experiment configs).
 _GAI_OPTIONS = (
-    ("--captioner", str, "captioner: reference (with --captions), vit-gpt2, tiny-vit-gpt2"),
-    ("--captions", str, "captions JSON of the reference captioner (e.g. kodak/captions.json)"),
-    ("--captioner-model", str, "captioner hub id or local folder"),
-    ("--keywords", str, "keyword extractor: yake, keybert, none"),
-    ("--prompt-mode", str, "prompt: caption, caption+keywords, keywords"),
-    ("--prompt-bits", int, "bit budget of the encoded prompt, header included (0: none, lossless caption)"),
-    ("--text-codec", str, "prompt codec: neural (default), ngram, unigram"),
-    ("--corpus", str, "folder holding flickr8k-captions (knowledge base of the ngram/unigram codecs)"),
-    ("--side-info", str, "side information: none or thumbnail"),
-    ("--side-bits", int, "bit budget of the thumbnail side information"),
-    ("--generator", str, "generator: stable-diffusion, tiny-stable-diffusion, fallback"),
-    ("--generator-model", str, "generator hub id or local diffusers folder"),
-    ("--steps", int, "diffusion steps"),
-    ("--guidance", float, "classifier-free guidance scale"),
-    ("--scheduler", str, "diffusion scheduler (ddim, euler, dpm++, ...)"),
-    ("--strength", float, "img2img strength with side information"),
+    ("--captioner", "captioner: reference (with --captions), vit-gpt2, tiny-vit-gpt2"),
+    ("--captions", "captions JSON of the reference captioner (e.g. kodak/captions.json)"),
+    ("--captioner-model", "captioner hub id or local folder"),
+    ("--keywords", "keyword extractor: yake, keybert, none"),
+    ("--prompt-mode", "prompt: caption, caption+keywords, keywords"),
+    ("--prompt-bits", "bit budget of the encoded prompt, header included (0: none, lossless caption)"),
+    ("--text-codec", "prompt codec: neural (default), ngram, unigram"),
+    ("--corpus", "folder holding flickr8k-captions (knowledge base of the ngram/unigram codecs)"),
+    ("--side-info", "side information: none or thumbnail"),
+    ("--side-bits", "bit budget of the thumbnail side information"),
+    ("--generator", "generator: stable-diffusion, tiny-stable-diffusion, fallback"),
+    ("--generator-model", "generator hub id or local diffusers folder"),
+    ("--steps", "diffusion steps (1-1000)"),
+    ("--guidance", "classifier-free guidance scale (0-100)"),
+    ("--scheduler", "diffusion scheduler (ddim, euler, dpm++, ...)"),
+    ("--strength", "img2img strength with side information, in (0, 1]"),
 )
 
 
@@ -79,7 +83,7 @@ def build_scheme(args: argparse.Namespace) -> Scheme:
     factory = SCHEMES.get(args.scheme)
     given = {"cbr": args.cbr, "channel": args.channel, "seed": args.seed, "codec": args.codec, "mcs": args.mcs,
              "arq": args.arq, "model": args.model}
-    for flag, _, _ in _GAI_OPTIONS:
+    for flag, _ in _GAI_OPTIONS:
         key = flag[2:].replace("-", "_")
         given[key] = getattr(args, key, None)
     accepted = inspect.signature(factory).parameters
@@ -97,15 +101,18 @@ def image_quality(reference: np.ndarray, result: SchemeResult) -> dict:
 
 
 def run_transmit(args: argparse.Namespace) -> int:
-    scheme = build_scheme(args)
+    out = output_file(args.out, "--out", IMAGE_EXTENSIONS) if args.out else None
     image = load_image(args.image)
+    scheme = build_scheme(args)
     start = time.perf_counter()
     result = scheme.transmit(image, args.snr_db, generator=torch.Generator().manual_seed(args.seed))
     record = {"image": str(args.image), "snr_db": args.snr_db, **image_quality(image, result), "bits": result.bits,
               "coded_bits": result.coded_bits, "channel_uses": result.channel_uses, "failed": result.failed,
               "details": result.details, "seconds": round(time.perf_counter() - start, 3)}
-    if args.out:
-        record["out"] = str(save_image(args.out, result.reconstruction))
+    if out is not None:
+        with atomic_path(out) as tmp:
+            save_image(tmp, result.reconstruction)
+        record["out"] = str(out)
     if args.json:
         json.dump({"result": _jsonable(record), "config": scheme.describe(), "meta": provenance(args.seed)},
                   sys.stdout, indent=1)
@@ -118,15 +125,15 @@ def run_transmit(args: argparse.Namespace) -> int:
               f"channel uses {result.channel_uses}")
         for key, value in result.details.items():
             print(f"  {key}: {value}")
-        if args.out:
+        if out is not None:
             print(f"  saved {record['out']}")
     return 0
 
 
 def load_image_set(folder: str | None, limit: int | None) -> list[tuple[str, np.ndarray]]:
     """(name, image) pairs from ``folder``, or the embedded default photographs."""
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if limit is not None:
+        LIMIT.check(limit, "--limit")
     if folder is None:
         images = default_images()
         return images[:limit] if limit else images

@@ -7,11 +7,17 @@ import json
 import sys
 
 from channels import CHANNELS
-from semcom.cli.common import fraction, snr_list
+from semcom.files import output_file
 from semcom.link.ber import simulate_ber
-from semcom.link.bler_table import generate_bler_table, write_bler_table
+from semcom.link.bler_table import BLOCKS, STEP_DB, generate_bler_table, write_bler_table
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS, MODULATIONS
+from semcom.options import SEED, SNR_LIST, Integer, Ratio, Real
+
+#: Code rates the 5G codes of the link take: LDPC from the lowest MCS rate (205/1024) up to 0.95;
+#: polar down to 0.025 (shorter blocks leave fewer than 12 information bits beside the CRC).
+CODE_RATES = {"ldpc": Real(205 / 1024, 0.95), "polar": Real(0.025, 1.0)}
+BER_BITS = Integer(1, 100_000_000)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -22,23 +28,31 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ber.add_argument("--channel", default="awgn", choices=CHANNELS.names())
     ber.add_argument("--modulation", default="qpsk", choices=list(MODULATIONS))
     ber.add_argument("--code", default="ldpc", choices=["none", "ldpc", "polar"])
-    ber.add_argument("--rate", type=fraction, default=0.5, help="code rate (ignored for --code none)")
-    ber.add_argument("--snr-db", type=snr_list, default=[0.0, 2.0, 4.0], help="Es/N0 list in dB, e.g. 0,2,4")
-    ber.add_argument("--bits", type=int, default=200_000, help="payload bits counted per SNR")
-    ber.add_argument("--seed", type=int, default=0)
+    ber.add_argument("--rate", type=Ratio().arg(), default=0.5,
+                     help="code rate: ldpc 0.2002-0.95, polar 0.025-1 (ignored for --code none)")
+    ber.add_argument("--snr-db", type=SNR_LIST.arg(), default=[0.0, 2.0, 4.0], help="Es/N0 list in dB, e.g. 0,2,4")
+    ber.add_argument("--bits", type=BER_BITS.arg(), default=200_000, help="payload bits counted per SNR")
+    ber.add_argument("--seed", type=SEED.arg(), default=0)
     ber.add_argument("--json", action="store_true", help="print one JSON object")
     ber.set_defaults(run=run_ber)
 
-    table = commands.add_parser("bler-table", help="regenerate the stored BLER table of a channel")
+    table = commands.add_parser(
+        "bler-table", help="simulate the BLER table of a channel (link adaptation reads it)",
+        description="Simulates the BLER of every MCS over an SNR grid and writes it as JSON to --out "
+                    "(default ./bler_<channel>.json; the tables shipped in semcom/data are not touched). "
+                    "Link adaptation reads a table from the folder named by $SEMCOM_BLER_TABLES first, "
+                    "then from semcom/data.")
     table.add_argument("--channel", default="awgn", choices=CHANNELS.names())
-    table.add_argument("--blocks", type=int, default=200, help="code blocks per SNR point")
-    table.add_argument("--step-db", type=float, default=0.5)
-    table.add_argument("--seed", type=int, default=0)
-    table.add_argument("--out", default=None, help="output JSON (default: the package's table)")
+    table.add_argument("--blocks", type=BLOCKS.arg(), default=200, help="code blocks per SNR point (at least 10)")
+    table.add_argument("--step-db", type=STEP_DB.arg(), default=0.5, help="SNR grid step in dB (0.1 to 6)")
+    table.add_argument("--seed", type=SEED.arg(), default=0)
+    table.add_argument("--out", default=None, help="output JSON (default ./bler_<channel>.json)")
     table.set_defaults(run=run_bler_table)
 
 
 def run_ber(args: argparse.Namespace) -> int:
+    if args.code != "none":
+        CODE_RATES[args.code].check(args.rate, f"--rate with --code {args.code}")
     rate = 1.0 if args.code == "none" else args.rate
     link = DigitalLink(args.channel, mcs=MCS(-1, args.modulation, rate), code=args.code, seed=args.seed)
     points = simulate_ber(link, args.snr_db, num_bits=args.bits, max_bits=max(args.bits, 10 * args.bits), seed=args.seed)
@@ -57,7 +71,8 @@ def run_ber(args: argparse.Namespace) -> int:
 
 
 def run_bler_table(args: argparse.Namespace) -> int:
+    out = output_file(args.out or f"bler_{args.channel}.json", "--out", (".json",))
     table = generate_bler_table(args.channel, blocks=args.blocks, step_db=args.step_db, seed=args.seed, progress=True)
-    path = write_bler_table(table, args.out)
+    path = write_bler_table(table, out)
     print(f"wrote {path}")
     return 0

@@ -29,8 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     return dispatch(build_parser(), argv)
 
 
+#: exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen command; semcom errors become a message and exit code 2."""
+    """Parse ``argv`` and run the chosen command.
+
+    A semcom error becomes one line ``semcom: error: ...`` and exit code 2, as does a ``sys.exit``
+    from a plugin or stage inside the command; Ctrl-C becomes ``semcom: interrupted; ...`` and 130.
+    """
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help()
@@ -39,6 +47,13 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> 
         return int(args.run(args) or 0)
     except SemcomError as err:
         print(f"semcom: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = getattr(args, "resume_hint", "resume with the same command")
+        print(f"semcom: interrupted; {hint}", file=sys.stderr)
+        return INTERRUPTED
+    except SystemExit as stop:
+        print(f"semcom: error: a plugin or stage ended the command with sys.exit({stop.code!r})", file=sys.stderr)
         return 2
 
 

@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 
+from semcom.errors import ConfigError
+from semcom.files import input_file
 from semcom.network.scenario import load_scenario, simulate
+from semcom.options import SEED
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -15,12 +18,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sim = commands.add_parser("simulate", help="compare allocation policies on a TOML scenario")
     sim.add_argument("config", help="scenario TOML file (see semcom.network.scenario)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=SEED.arg(), default=0)
     sim.set_defaults(run=run_simulate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    report = simulate(load_scenario(args.config), seed=args.seed)
+    path = input_file(args.config, "config")
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not a text (TOML) file") from None
+    report = simulate(load_scenario(path), seed=args.seed)
     if args.json:
         json.dump(report, sys.stdout, indent=1)
         print()

@@ -9,7 +9,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run", help="run or resume an experiment config (experiments/*.toml)",
         description="Runs every scheme x image x SNR of CONFIG; results are appended to OUT/results.jsonl as "
-                    "they finish, so running the same command again resumes an interrupted sweep.")
+                    "they finish, so running the same command again resumes an interrupted sweep. The config "
+                    "is checked and every scheme built before anything is written; a second run into the same "
+                    "OUT while one is going is refused at once.")
     p.add_argument("config", help="TOML experiment config")
     p.add_argument("--out", default=None, help="results folder (default ./results/<config name>)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -23,8 +25,7 @@ def run_config_command(args: argparse.Namespace) -> int:
     from semcom.table4 import markdown, table_rows
 
     config = load_config(args.config, plugins=args.plugin)
-    out = args.out or default_out(config)
-    result = run_experiment(config, out, progress=not args.no_progress)
+    result = run_experiment(config, args.out or default_out(config), progress=not args.no_progress, option="--out")
     rows = table_rows(result.summary)[: len(result.summary)]  # measured rows only (no published figures)
     print(markdown(rows, config, title=f"Experiment {config['name']!r}"))
     print(f"{result.computed} items computed, {result.skipped} already done; results in {result.out}")

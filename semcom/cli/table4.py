@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from channels import CHANNELS
-from semcom.cli.common import fraction, snr_list
+from semcom.options import CBR, CROP, LIMIT, SEED, SNR_LIST
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -14,17 +14,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Runs the Table 4 schemes on one image set and one link setting and writes table.md, "
                     "table.csv, table.json, psnr_vs_bits.png and psnr_vs_snr.png to --out. Interrupted runs "
                     "resume where they stopped.")
-    p.add_argument("--snr-db", type=snr_list, default=[0.0], help="SNR list in dB, e.g. 0 or 0,5,10 (default 0)")
+    p.add_argument("--snr-db", type=SNR_LIST.arg(), default=[0.0], help="SNR list in dB, e.g. 0 or 0,5,10 (default 0)")
     p.add_argument("--channel", default="awgn", choices=CHANNELS.names())
-    p.add_argument("--cbr", type=fraction, default=1 / 16,
+    p.add_argument("--cbr", type=CBR.arg(), default=1 / 16,
                    help="channel bandwidth ratio of the separation, JSCC and bound rows (default 1/16)")
     p.add_argument("--images", default=None, help="image folder (default: the embedded scikit-image photographs)")
-    p.add_argument("--limit", type=int, default=None, help="use the first N images")
-    p.add_argument("--crop", type=int, default=None, help="centre-crop each image to at most N x N pixels")
+    p.add_argument("--limit", type=LIMIT.arg(), default=None, help="use the first N images")
+    p.add_argument("--crop", type=CROP.arg(), default=None,
+                   help="centre-crop each image to at most N x N pixels (16 to 16384)")
     p.add_argument("--schemes", default=None,
                    help="subset, comma-separated: traditional, semantic, generative, bound (default: all)")
-    p.add_argument("--out", default="results/table4", help="output folder (default ./results/table4)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/table4",
+                   help="output folder (default ./results/table4); checked before anything runs, and locked "
+                        "while the run goes on (a second run into it is refused)")
+    p.add_argument("--seed", type=SEED.arg(), default=0)
     p.add_argument("--codec", default="heif", help="codec of the traditional row (default heif)")
     p.add_argument("--captions", default=None,
                    help="captions JSON of the reference captioner (default: semcom/data/default_captions.json "
@@ -41,16 +44,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_table4_command(args: argparse.Namespace) -> int:
-    from semcom.errors import ConfigError
     from semcom.table4 import run_table4, table4_config
 
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     config = table4_config(snr_db=args.snr_db, channel=args.channel, cbr=args.cbr, images=args.images,
                            limit=args.limit, crop=args.crop, schemes=args.schemes, seed=args.seed,
                            captions=args.captions, captioner=args.captioner, generator=args.generator,
                            generator_model=args.generator_model, codec=args.codec, plugins=args.plugin)
-    report = run_table4(config, args.out, progress=not args.no_progress)
+    report = run_table4(config, args.out, progress=not args.no_progress, option="--out")
     print(report["markdown"])
     print(f"written: {args.out}/table.md, table.csv, table.json, psnr_vs_bits.png, psnr_vs_snr.png "
           f"(item results: {report['results_folder']})")

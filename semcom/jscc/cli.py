@@ -10,6 +10,12 @@ import sys
 from semcom.errors import ConfigError
 from semcom.jscc.data import default_data_root
 from semcom.jscc.model import parse_cbr
+from semcom.options import SEED, SNR_DB, Integer, Listed, Real
+
+POSITIVE = Integer(1, None)
+COUNT = Integer(0, None)
+SHARE = Real(0.0, 1.0)
+SNR_RANGE = Listed(SNR_DB, length=2)
 
 
 def _fraction(text: str) -> str:
@@ -17,20 +23,6 @@ def _fraction(text: str) -> str:
         return str(parse_cbr(text))
     except ConfigError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.replace(",", " ").split())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in text.replace(",", " ").split())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -80,44 +72,50 @@ def add_commands(subparsers) -> None:
         "--channel-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
         help="channel option, repeatable (e.g. equalizer=mmse, block_length=64)",
     )
-    parser.add_argument("--widths", type=_ints, default=None, help="stage widths, e.g. 32,64,128,192")
-    parser.add_argument("--blocks", type=_ints, default=None, help="residual blocks per stage, e.g. 0,1,2,2")
+    parser.add_argument("--widths", type=Listed(POSITIVE).arg(), default=None, help="stage widths, e.g. 32,64,128,192")
+    parser.add_argument("--blocks", type=Listed(COUNT).arg(), default=None,
+                        help="residual blocks per stage, e.g. 0,1,2,2")
     parser.add_argument("--no-linear-skip", action="store_true", help="no linear 16x16-patch path (ablation)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (schedule length)")
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget; the schedule anneals to it")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=128, help="square crop side (multiple of 16)")
-    parser.add_argument("--crop-final", type=int, default=None, help="crop side of the final phase")
-    parser.add_argument("--final-frac", type=float, default=0.25, help="fraction of the run at --crop-final")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
-    parser.add_argument("--min-lr-frac", type=float, default=0.02, help="final LR as a fraction of --lr")
-    parser.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
-    parser.add_argument("--grad-clip", type=float, default=1.0)
-    parser.add_argument("--snr-range", type=_floats, default=(0.0, 20.0), help="training SNR range, dB")
-    parser.add_argument("--val-every", type=int, default=250)
-    parser.add_argument("--val-images", type=int, default=32, help="validation images used during training")
-    parser.add_argument("--val-snrs", type=_floats, default=(1.0, 10.0, 19.0))
+    parser.add_argument("--steps", type=POSITIVE.arg(), default=None, help="training steps (schedule length)")
+    parser.add_argument("--minutes", type=Real(0.0, None, low_open=True).arg(), default=None,
+                        help="wall-clock budget; the schedule anneals to it")
+    parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=8)
+    parser.add_argument("--crop", type=Integer(16, 16384).arg(), default=128, help="square crop side (multiple of 16)")
+    parser.add_argument("--crop-final", type=Integer(16, 16384).arg(), default=None,
+                        help="crop side of the final phase")
+    parser.add_argument("--final-frac", type=SHARE.arg(), default=0.25, help="fraction of the run at --crop-final")
+    parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3, help="peak Adam learning rate")
+    parser.add_argument("--min-lr-frac", type=SHARE.arg(), default=0.02, help="final LR as a fraction of --lr")
+    parser.add_argument("--warmup", type=COUNT.arg(), default=200, help="linear warm-up steps")
+    parser.add_argument("--grad-clip", type=Real(0.0, None).arg(), default=1.0, help="gradient-norm clip (0: none)")
+    parser.add_argument("--snr-range", type=SNR_RANGE.arg(), default=(0.0, 20.0),
+                        help="training SNR range, dB (min,max)")
+    parser.add_argument("--val-every", type=COUNT.arg(), default=250, help="steps between validations (0: none)")
+    parser.add_argument("--val-images", type=POSITIVE.arg(), default=32, help="validation images used during training")
+    parser.add_argument("--val-snrs", type=Listed(SNR_DB).arg(), default=(1.0, 10.0, 19.0))
     parser.add_argument("--no-final-eval", action="store_true", help="skip the full-image validation at the end")
-    parser.add_argument("--ckpt-every", type=int, default=500)
+    parser.add_argument("--ckpt-every", type=COUNT.arg(), default=500, help="steps between checkpoints (0: at the end)")
     parser.add_argument("--init", default=None, help="checkpoint to start from (weights of matching shape)")
     parser.add_argument("--out", required=True, help="checkpoint folder (model.safetensors + config.json)")
     parser.add_argument("--state-dir", default=None, help="resume state and CSV log (default results/jscc/<out>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --state-dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in --state-dir (without it, a saved run there is refused, "
+                             "never overwritten)")
     parser.add_argument(
-        "--stop-at-step", type=int, default=None, help="pause (save state) at this step; --resume goes on"
+        "--stop-at-step", type=POSITIVE.arg(), default=None, help="pause (save state) at this step; --resume goes on"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=SEED.arg(), default=0)
+    parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_train)
+    parser.set_defaults(run=run_train, resume_hint="resume with the same command and --resume")
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Check the folders, hold the state folder's lock, and train; a stop signal ends it as an interrupt."""
+    from semcom.files import exclusive, input_folder, output_folder
     from semcom.jscc.model import JSCCConfig
-    from semcom.jscc.train import TrainOptions, train
+    from semcom.jscc.train import STATE_FILE, TrainOptions, train
 
-    if len(args.snr_range) != 2:
-        raise ConfigError(f"--snr-range takes two numbers (min,max), got {args.snr_range}")
     opts = TrainOptions(
         data=args.data,
         val=args.val or None,
@@ -154,7 +152,18 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=shlex.join(["semcom", *sys.argv[1:]]) if sys.argv else None,
     )
-    train(opts)
+    input_folder(opts.data, "--data")
+    if opts.val:
+        input_folder(opts.val, "--val")
+    output_folder(opts.out, "--out")
+    state_dir = output_folder(opts.resolved_state_dir(), "--state-dir")
+    with exclusive(state_dir, "--state-dir"):
+        if not opts.resume and (state_dir / STATE_FILE).exists():
+            raise ConfigError(f"--state-dir {state_dir} holds the state of an earlier run ({STATE_FILE}); continue "
+                              f"it with --resume, or pass another --state-dir (or remove that one) to start over")
+        summary = train(opts)
+    if summary["signal"] is not None:
+        raise KeyboardInterrupt
     return 0
 
 

@@ -14,7 +14,10 @@ Outputs
                      the card.
 ``--state-dir DIR``  resume state (float32 weights, optimiser, schedule, step, elapsed time, RNG
                      states) and the CSV log; default ``results/jscc/<out name>/`` (git-ignored).
-                     ``--resume`` continues from it after an interruption (SIGINT/SIGTERM save it).
+                     ``--resume`` continues from it after an interruption (SIGINT/SIGTERM save it;
+                     after a kill it continues from the last saved state). Files are replaced
+                     atomically, and the log is cut back to the rows of the saved state on resume,
+                     so a resumed run logs each step once.
 
 Commands that produced the shipped checkpoints: ``experiments/train_jscc.sh`` (run from the
 repository root with ``OMP_WAIT_POLICY=PASSIVE``; spinning OpenMP threads waste most of a shared
@@ -47,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from semcom.errors import ConfigError, InputError, UnsafeFileError
+from semcom.files import atomic_path
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
 from semcom.jscc.data import CropSampler, center_crop, load_images, to_float
 from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters, psnr
@@ -269,6 +273,12 @@ def _init_from(model: JSCCModel, name_or_path: str) -> list[str]:
     return fresh
 
 
+def _cut_log(log_path: Path, size: int) -> None:
+    """Drop the log rows written after the saved state (steps a resumed run does again)."""
+    if log_path.stat().st_size > size:
+        os.truncate(log_path, size)
+
+
 class _StopFlag:
     def __init__(self):
         self.stop = False
@@ -323,6 +333,8 @@ def train(opts: TrainOptions) -> dict:
 
     val_cols = [f"val_psnr_{s:g}dB" for s in opts.val_snrs]
     new_log = not (opts.resume and log_path.is_file())
+    if not new_log and state is not None and "log_bytes" in state:
+        _cut_log(log_path, int(state["log_bytes"]))
     log_file = open(log_path, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
@@ -333,8 +345,8 @@ def train(opts: TrainOptions) -> dict:
         info.update(steps_done=done_steps, elapsed_s=round(elapsed, 1), init_fresh_weights=fresh or None)
         return info
 
-    def save_all(elapsed, metrics=None):
-        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics=metrics or {"val_crops": best})
+    def save_all(elapsed, log_bytes):
+        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics={"val_crops": best})
         payload = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -344,10 +356,10 @@ def train(opts: TrainOptions) -> dict:
             "config": config.to_dict(),
             "options": asdict(opts),
             "last_val": best,
+            "log_bytes": log_bytes,  # the log rows of the steps done so far; a resume cuts the log back to them
         }
-        tmp = state_path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, state_path)
+        with atomic_path(state_path) as tmp:
+            torch.save(payload, tmp)
 
     flag = _StopFlag()
     old_handlers = {}
@@ -414,7 +426,8 @@ def train(opts: TrainOptions) -> dict:
             if bar is not None:
                 bar.update(1)
             if opts.ckpt_every and step % opts.ckpt_every == 0:
-                save_all(elapsed_before + time.time() - t0)
+                log_file.flush()
+                save_all(elapsed_before + time.time() - t0, os.fstat(log_file.fileno()).st_size)
     finally:
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
@@ -422,11 +435,13 @@ def train(opts: TrainOptions) -> dict:
             bar.close()
     elapsed = elapsed_before + time.time() - t0
     interrupted = flag.stop or progress(opts, step, elapsed) < 1.0
+    log_file.flush()
+    loop_log_bytes = os.fstat(log_file.fileno()).st_size  # without the closing row, which a resume writes again
     if val_images:
         best = evaluate_psnr(model, val_images, opts.val_snrs)
         writer.writerow([step, f"{elapsed:.1f}", "", "", "", "", "", *[f"{best[float(s)]:.3f}" for s in opts.val_snrs]])
     log_file.close()
-    save_all(elapsed)
+    save_all(elapsed, loop_log_bytes)
     metrics = {"val_crops": best}
     if opts.final_eval and opts.val and not interrupted:
         full = evaluate_psnr(model, load_images(opts.val), opts.final_eval_snrs, batch=4)
@@ -440,6 +455,7 @@ def train(opts: TrainOptions) -> dict:
         "checkpoint": str(out_dir),
         "state": str(state_path),
         "log": str(log_path),
+        "signal": flag.signal,
     }
     print(f"jscc train: {'interrupted' if interrupted else 'done'} at step {step}; metrics {metrics}", file=sys.stderr)
     return summary

@@ -13,10 +13,16 @@ import torch
 from tqdm import tqdm
 
 import semcom
+from semcom.files import write_text
 from semcom.link.digital import LDPC_MAX_BLOCK_BITS, CRC_BITS, DigitalLink
 from semcom.link.mcs import MCS_TABLE, BlerTable
+from semcom.options import SEED, Integer, Real
 
 SNR_GRID_DB = (-6.0, 36.0)
+#: code blocks per SNR point: a probe of a tenth of them, then the rest.
+BLOCKS = Integer(10, 1_000_000)
+#: SNR grid step in dB: at least two points on the grid, at most 421.
+STEP_DB = Real(0.1, 6.0, unit="dB")
 
 
 def generate_bler_table(
@@ -28,6 +34,9 @@ def generate_bler_table(
     without error; below that start the BLER is recorded as 1 and above the stop as 0. A point
     is first probed with ``blocks // 10`` blocks and recorded as 1 if every one of them fails.
     """
+    BLOCKS.check(blocks, "blocks")
+    STEP_DB.check(step_db, "step_db")
+    SEED.check(seed, "seed")
     grid = np.arange(SNR_GRID_DB[0], SNR_GRID_DB[1] + 1e-9, step_db)
     bler = np.ones((len(MCS_TABLE), grid.size))
     payload_bits = LDPC_MAX_BLOCK_BITS - CRC_BITS
@@ -65,11 +74,8 @@ def generate_bler_table(
     return BlerTable(channel, grid, bler, meta)
 
 
-def write_bler_table(table: BlerTable, path: str | Path | None = None) -> Path:
-    if path is None:
-        path = Path(__file__).resolve().parent.parent / "data" / f"bler_{table.channel}.json"
-    path = Path(path)
+def write_bler_table(table: BlerTable, path: str | Path) -> Path:
+    """Write ``table`` as JSON to ``path`` (atomically: an interrupted write leaves no partial table)."""
     payload = {"channel": table.channel, "snr_db": table.snr_db.round(3).tolist(),
                "bler": table.bler.round(5).tolist(), "meta": table.meta}
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-    return path
+    return write_text(path, json.dumps(payload, indent=1) + "\n")

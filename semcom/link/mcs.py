@@ -2,20 +2,26 @@
 
 The table follows the shape of 3GPP TS 38.214 Table 5.1.3.1-2 (QPSK up to 256-QAM), restricted
 to code rates the 5G LDPC code supports without repetition (R >= 1/5).
-BLER tables live in ``semcom/data/bler_<channel>.json``; ``semcom link bler-table`` regenerates them
-with the digital link itself.
+BLER tables live in ``semcom/data/bler_<channel>.json``; ``semcom link bler-table`` simulates new
+ones with the digital link itself, and a folder named by ``$SEMCOM_BLER_TABLES`` that holds
+``bler_<channel>.json`` takes precedence over the shipped table.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from semcom.errors import ConfigError
+
+#: environment variable naming a folder of BLER tables read before the shipped ones.
+BLER_TABLES_ENV = "SEMCOM_BLER_TABLES"
+SHIPPED_TABLES = Path(__file__).resolve().parent.parent / "data"
 
 MODULATIONS: dict[str, int] = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
@@ -84,17 +90,58 @@ class BlerTable:
         return float(self.snr_db[ok[0]]) if ok.size else float("inf")
 
 
-@lru_cache(maxsize=None)
+def bler_table_path(channel: str) -> Path:
+    """Where the BLER table of ``channel`` is read: ``$SEMCOM_BLER_TABLES/bler_<channel>.json`` if that
+    file exists, else the shipped ``semcom/data/bler_<channel>.json``."""
+    name = f"bler_{channel}.json"
+    folder = os.environ.get(BLER_TABLES_ENV)
+    if folder and (Path(folder).expanduser() / name).is_file():
+        return Path(folder).expanduser() / name
+    return SHIPPED_TABLES / name
+
+
 def load_bler_table(channel: str) -> BlerTable:
-    """The stored BLER table of a channel (``awgn``, ``rayleigh``, ``tdl``)."""
-    try:
-        text = resources.files("semcom.data").joinpath(f"bler_{channel}.json").read_text()
-    except FileNotFoundError:
+    """The BLER table of a channel (``awgn``, ``rayleigh``, ``tdl``); see :func:`bler_table_path`."""
+    path = bler_table_path(channel)
+    if not path.is_file():
         raise ConfigError(
-            f"no BLER table for channel {channel!r}; generate it with `semcom link bler-table --channel {channel}`"
-        ) from None
-    raw = json.loads(text)
-    return BlerTable(channel, np.asarray(raw["snr_db"]), np.asarray(raw["bler"]), raw.get("meta", {}))
+            f"no BLER table for channel {channel!r} at {path}; simulate one with "
+            f"`semcom link bler-table --channel {channel} --out {path}`"
+        )
+    return read_bler_table(path, channel)
+
+
+@lru_cache(maxsize=None)
+def read_bler_table(path: Path, channel: str) -> BlerTable:
+    """The BLER table in the JSON file ``path``; ConfigError naming the file if it is empty or malformed.
+
+    A table has an increasing, finite ``snr_db`` grid of at least two points and one ``bler`` row of
+    values in [0, 1] per MCS of :data:`MCS_TABLE`.
+    """
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"BLER table {path} is unusable: {what}; simulate it again with "
+                           f"`semcom link bler-table --channel {channel} --out {path}`")
+
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise bad(f"not a readable JSON file ({err})") from None
+    if not isinstance(raw, dict) or "snr_db" not in raw or "bler" not in raw:
+        raise bad("it needs the keys 'snr_db' and 'bler'")
+    try:
+        snr = np.asarray(raw["snr_db"], dtype=float)
+        bler = np.asarray(raw["bler"], dtype=float)
+    except (TypeError, ValueError):
+        raise bad("snr_db and bler must hold numbers") from None
+    if snr.ndim != 1 or snr.size < 2 or not np.isfinite(snr).all() or not (np.diff(snr) > 0).all():
+        raise bad(f"snr_db must be an increasing list of at least 2 finite values, got {snr.size} values")
+    if bler.shape != (len(MCS_TABLE), snr.size):
+        raise bad(f"bler must have one row per MCS ({len(MCS_TABLE)}) and one column per SNR ({snr.size}), "
+                  f"got shape {list(bler.shape)}")
+    if not (np.isfinite(bler).all() and (bler >= 0).all() and (bler <= 1).all()):
+        raise bad("bler values must lie in [0, 1]")
+    meta = raw.get("meta", {})
+    return BlerTable(channel, snr, bler, meta if isinstance(meta, dict) else {})
 
 
 def select_mcs(snr_db: float, channel: str = "awgn", target_bler: float = 0.1) -> MCS | None:

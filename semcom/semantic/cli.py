@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from semcom.jscc.cli import _train_group
+from semcom.options import SEED, Integer, Real
 
 _NGRAM_SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 _CACHE_SHARES = (0.0, 0.01, 0.02, 0.04, 0.08)
@@ -37,19 +38,23 @@ def add_commands(subparsers) -> None:
     )
     parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (holds flickr8k-captions/)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
-    parser.add_argument("--general-words", type=int, default=60000, help="most frequent English words added")
-    parser.add_argument("--dim", type=int, default=192, help="word vector dimensions kept (of 384)")
-    parser.add_argument("--hidden", type=int, default=512, help="LSTM width")
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--negatives", type=int, default=6000, help="sampled words outside the corpus per step")
-    parser.add_argument("--residual-min-count", type=int, default=0,
+    parser.add_argument("--general-words", type=Integer(0, 10_000_000).arg(), default=60000,
+                        help="most frequent English words added")
+    parser.add_argument("--dim", type=Integer(1, 384).arg(), default=192, help="word vector dimensions kept (of 384)")
+    parser.add_argument("--hidden", type=Integer(1, 65536).arg(), default=512, help="LSTM width")
+    parser.add_argument("--epochs", type=Real(0.0, 10_000.0, low_open=True).arg(), default=3.0)
+    parser.add_argument("--batch", type=Integer(1, 65536).arg(), default=64)
+    parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3)
+    parser.add_argument("--negatives", type=Integer(0, 10_000_000).arg(), default=6000,
+                        help="sampled words outside the corpus per step")
+    parser.add_argument("--residual-min-count", type=Integer(0, None).arg(), default=0,
                         help="words this frequent get learned output-vector and bias corrections (0: none)")
-    parser.add_argument("--holdout", type=float, default=0.05, help="share of images held out for the mixture")
-    parser.add_argument("--tune-captions", type=int, default=600, help="held-out captions used to pick the mixture")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--holdout", type=Real(0.0, 1.0, low_open=True, high_open=True).arg(), default=0.05,
+                        help="share of images held out for the mixture, in (0, 1)")
+    parser.add_argument("--tune-captions", type=Integer(1, None).arg(), default=600,
+                        help="held-out captions used to pick the mixture")
+    parser.add_argument("--seed", type=SEED.arg(), default=0)
+    parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
     parser.set_defaults(run=run_train_prompt_lm)
 
 
@@ -91,6 +96,7 @@ def mixture_bits(probs: dict[str, np.ndarray], ngram_share: float, cache_share: 
 def run_train_prompt_lm(args: argparse.Namespace) -> int:
     import torch
 
+    from semcom.files import input_folder, output_folder
     from semcom.provenance import provenance
     from semcom.semantic.neural_codec import NeuralTextCodec
     from semcom.semantic.neural_lm import (
@@ -106,6 +112,8 @@ def run_train_prompt_lm(args: argparse.Namespace) -> int:
     )
     from semcom.semantic.text_codec import TextCodec, corpus_tokens, load_flickr8k_pairs
 
+    input_folder(args.data, "--data")
+    output_folder(args.out, "--out")
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     limit = int(args.holdout * 2**32)

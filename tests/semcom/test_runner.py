@@ -151,8 +151,8 @@ def test_plugin_from_command_line(tmp_path, tiny_folder, capsys):
      "stages.generator.name: unknown generator 'nope'"),
     ('snr_db = [0.0]\n[scheme]\nname = "gai"\n[scheme.stages.wizard]\nname = "x"\n', "unknown stage kind"),
     ('snr_db = [0.0]\n[channel]\nname = "nope"\n[scheme]\nname = "jscc"\n', "unknown channel 'nope'"),
-    ('snr_db = ["x"]\n[scheme]\nname = "jscc"\n', "snr_db must be a number"),
-    ('snr_db = [0.0]\n[images]\nlimit = 0\n[scheme]\nname = "jscc"\n', "images.limit must be at least 1"),
+    ('snr_db = ["x"]\n[scheme]\nname = "jscc"\n', "snr_db must be a list of one or more values, each a finite number"),
+    ('snr_db = [0.0]\n[images]\nlimit = 0\n[scheme]\nname = "jscc"\n', "images.limit must be an integer at least 1"),
     ('snr_db = [0.0]\n[images]\nfolders = "x"\n[scheme]\nname = "jscc"\n', "unknown key 'images.folders'"),
     ('snr_db = [0.0]\n[scheme]\nname = "bound"\nwidth = 3\n', "has no option 'width'"),
     ('snr_db = [0.0\n[scheme]\n', "malformed TOML"),
@@ -178,3 +178,45 @@ def test_missing_or_empty_image_folder(tmp_path):
         config = validate_config({"snr_db": [0.0], "images": {"folder": str(folder)}, "scheme": {"name": "jscc"}})
         with pytest.raises(InputError, match=message):
             run_experiment(config, tmp_path / "r", progress=False)
+
+
+def test_config_error_leaves_no_state_that_refuses_the_corrected_config(tmp_path, tiny_folder, capsys):
+    """A config that fails while its schemes are built writes nothing; the corrected one then runs there."""
+    body = 'snr_db = [10.0]\n[images]\nfolder = "{folder}"\nlimit = 1\n[[schemes]]\nname = "jscc"\nmodel = "{model}"\n'
+    bad = write(tmp_path / "bad.toml", body.format(folder=tiny_folder, model="no-such-model"))
+    out = tmp_path / "r"
+    assert main(["run", str(bad), "--out", str(out), "--no-progress"]) == 2
+    assert "JSCC checkpoint 'no-such-model' not found" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [".lock"]
+    good = write(tmp_path / "bad.toml", body.format(folder=tiny_folder, model="jscc-awgn-cbr1-16"))
+    assert main(["run", str(good), "--out", str(out), "--no-progress"]) == 0
+    assert "1 items computed" in capsys.readouterr().out
+
+
+def test_invalid_config_creates_no_folder(tmp_path, capsys):
+    path = write(tmp_path / "bad.toml", 'snr_db = [0.0]\n[scheme]\nname = "bound"\ncbr = "abc"\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().endswith("scheme.cbr must be a fraction in (0, 1] such as 1/16 or "
+                                                     "0.0625, got 'abc'")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("tail", [b'{"key": "semantic|a', b'{"key": "semantic|a"}', b"\x00\x00\x00\n"])
+def test_resume_drops_a_damaged_last_line(tmp_path, tiny_folder, tail):
+    """A last line cut short, unterminated or garbled (a kill, a crash) is dropped and redone, once."""
+    config = sweep_config(tiny_folder)
+    first = run_experiment(config, tmp_path / "r", progress=False)
+    path = tmp_path / "r" / "results.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]) + tail)
+    again = run_experiment(config, tmp_path / "r", progress=False)
+    assert (again.skipped, again.computed) == (2, 2)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(r["key"] for r in records) == sorted(r["key"] for r in first.records)
+    assert [r["psnr"] for r in again.records] == pytest.approx([r["psnr"] for r in first.records])
+
+
+def test_config_values_are_normalised_as_the_flags_are(tmp_path):
+    config = validate_config({"snr_db": 3, "scheme": {"name": "separation", "cbr": "1/16", "arq": 0}})
+    assert config["snr_db"] == [3.0]
+    assert config["schemes"][0]["options"] == {"cbr": 0.0625, "arq": 0}

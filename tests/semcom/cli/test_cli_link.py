@@ -38,7 +38,7 @@ def test_link_ber_coded_has_no_theory(capsys):
         (["link", "ber", "--modulation", "8psk"], "invalid choice"),
         (["link", "ber", "--channel", "wifi"], "invalid choice"),
         (["link", "ber", "--code", "turbo"], "invalid choice"),
-        (["link", "ber", "--rate", "3/2"], "must be in"),
+        (["link", "ber", "--rate", "3/2"], "must be a fraction in (0, 1]"),
     ],
 )
 def test_bad_arguments_are_named(argv, match, capsys):

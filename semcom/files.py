@@ -1,0 +1,150 @@
+"""Files a command reads and writes: paths checked before any work, atomic writes, line-atomic appends, locks.
+
+* :func:`input_file` / :func:`input_folder` / :func:`output_folder` / :func:`output_file` check a
+  path given as an option before anything is computed; the ConfigError names the option.
+* :func:`atomic_path` / :func:`write_text` write through a temporary file in the same folder and
+  ``os.replace`` it, so an interrupted write leaves the old file or none, never half of one.
+* :func:`append_line` appends one complete line in a single write and syncs it to disk.
+* :func:`exclusive` locks a folder for one run; a second run on it is refused at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from semcom.errors import ConfigError
+
+LOCK_FILE = ".lock"
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def input_file(path: str | os.PathLike, option: str) -> Path:
+    """An existing, readable file; ConfigError naming ``option`` otherwise."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{option} {path}: cannot read the file ({_reason(err)})") from None
+    return path
+
+
+def input_folder(path: str | os.PathLike, option: str) -> Path:
+    """An existing folder; ConfigError naming ``option`` otherwise."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{option} {path}: folder not found")
+    if not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file; give a folder")
+    return path
+
+
+def _folder_problem(folder: Path, given: Path) -> str | None:
+    """Why ``folder`` (``given`` or the folder of ``given``) cannot take new files; None when it can (it is
+    then created)."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return "it is a file, not a folder" if part == given else f"{part} is a file, not a folder"
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
+        return f"cannot write in {folder} ({_reason(err)})"
+    return None
+
+
+def output_folder(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a folder that exists (created with its parents) and takes new files.
+
+    Checked by creating and removing a temporary file in it; ConfigError naming ``option`` and the
+    reason when it cannot be (a file in the way, a read-only or missing place).
+    """
+    path = Path(path).expanduser()
+    problem = _folder_problem(path, path)
+    if problem is not None:
+        raise ConfigError(f"{option} {path}: {problem}")
+    return path
+
+
+def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a file that can be written (its folder created), with one of ``suffixes`` if given."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{option} {path} must end with one of: {', '.join(suffixes)}")
+    problem = _folder_problem(path.parent, path)
+    if problem is not None:
+        raise ConfigError(f"{option} {path}: {problem}")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) to write to; it replaces ``path`` when the block ends.
+
+    On an exception (or an interrupt) the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as synced:
+            os.fsync(synced.fileno())
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append ``line`` and a newline in one write, then sync it: a line is on disk whole or not at all."""
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(handle, data)
+        if written != len(data):
+            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | os.PathLike, option: str) -> Iterator[Path]:
+    """Hold the lock of ``folder`` (its ``.lock`` file) for a run; ConfigError at once if another run holds it."""
+    folder = Path(folder)
+    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(f"{option} {folder} is in use by another run (it holds {folder / LOCK_FILE}); "
+                          f"wait for that run to end or pass another {option}") from None
+    try:
+        yield folder
+    finally:
+        lock.release()
