@@ -155,19 +155,6 @@ def test_table4_survives_kills(launcher, tmp_path, kills, images):
     assert [r["scheme"] for r in table] == [r["scheme"] for r in theirs["rows"]]
 
 
-def _synthetic_images(folder: Path, n: int = 4, size: tuple[int, int] = (64, 64)) -> Path:
-    from PIL import Image
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0 : size[0], 0 : size[1]] / max(size)
-    for i in range(n):
-        f = rng.uniform(1, 4, 3)
-        img = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + i) for c in range(3)], -1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
-
-
 def _log_rows(path: Path) -> list[dict]:
     with path.open() as handle:
         return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(handle)]
@@ -175,8 +162,8 @@ def _log_rows(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("kills, steps", [pytest.param(2, 100, id="2-kills"),
                                           pytest.param(15, 600, id="15-kills", marks=pytest.mark.slow)])
-def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps):
-    data = _synthetic_images(tmp_path / "images")
+def test_train_jscc_survives_kills(launcher, tmp_path, kills, steps, image_folder):
+    data = image_folder(tmp_path / "images", size=(64, 64))
 
     def argv(name: str) -> list[str]:
         return ["train", "jscc", "--data", str(data), "--val", "", "--cbr", "1/16", "--widths", "8,8,16,16",

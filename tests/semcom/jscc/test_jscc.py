@@ -184,19 +184,6 @@ def test_bad_config_is_a_config_error():
         JSCCConfig.from_dict({"cbr": "1/16", "bogus": 1})
 
 
-def _synthetic_folder(folder, n=4, size=(96, 80)):
-    from PIL import Image
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0 : size[0], 0 : size[1]] / max(size)
-    for i in range(n):
-        f = rng.uniform(1, 4, 3)
-        img = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + i) for c in range(3)], -1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
-
-
 def _opts(tmp_path, data, **kw):
     base = dict(
         data=str(data), val=str(data), out=str(tmp_path / "ck"), state_dir=str(tmp_path / "state"),
@@ -213,8 +200,8 @@ def _losses(path):
         return [float(r["loss"]) for r in csv.DictReader(f) if r["loss"]]
 
 
-def test_training_loss_falls_and_writes_a_checkpoint(tmp_path):
-    data = _synthetic_folder(tmp_path / "imgs")
+def test_training_loss_falls_and_writes_a_checkpoint(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
     summary = train(_opts(tmp_path, data, steps=60, lr=1e-2))
     losses = _losses(tmp_path / "state" / "train_log.csv")
     assert summary["steps"] == 60 and len(losses) == 12
@@ -224,8 +211,8 @@ def test_training_loss_falls_and_writes_a_checkpoint(tmp_path):
     assert read_card(tmp_path / "ck")["training"]["steps_done"] == 60
 
 
-def test_resume_continues_the_interrupted_run_exactly(tmp_path):
-    data = _synthetic_folder(tmp_path / "imgs")
+def test_resume_continues_the_interrupted_run_exactly(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
     full = train(_opts(tmp_path / "a", data, steps=20))
     # the same run stopped after 7 steps (as if interrupted), then resumed to the end
     paused = train(_opts(tmp_path / "b", data, steps=20, stop_at_step=7))
@@ -249,8 +236,8 @@ class _Payload:
 
 
 @pytest.mark.parametrize("how", ["open", "os.system"])
-def test_resume_refuses_a_state_that_would_run_code(tmp_path, how):
-    data = _synthetic_folder(tmp_path / "imgs")
+def test_resume_refuses_a_state_that_would_run_code(tmp_path, image_folder, how):
+    data = image_folder(tmp_path / "imgs")
     marker = tmp_path / "pwned"
     payload = _Payload(builtins.open, str(marker), "w") if how == "open" else _Payload(os.system, f"touch {marker}")
     state_path = tmp_path / "state" / "state.pt"
@@ -284,8 +271,8 @@ def test_training_needs_steps_or_minutes(tmp_path):
         TrainOptions(data="x", out=str(tmp_path))
 
 
-def test_fine_tune_init_copies_matching_weights(tmp_path):
-    data = _synthetic_folder(tmp_path / "imgs")
+def test_fine_tune_init_copies_matching_weights(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
     save_checkpoint(tiny(), tmp_path / "base")
     summary = train(_opts(tmp_path, data, steps=2, cbr="1/48", init=str(tmp_path / "base")))
     fresh = read_card(summary["checkpoint"])["training"]["init_fresh_weights"]

@@ -1,0 +1,28 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _write_image_folder(folder: Path, n: int = 4, size: tuple[int, int] = (96, 80)) -> Path:
+    """Write ``n`` smooth seeded colour images of ``size`` (H, W) as PNGs into a new ``folder``."""
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]] / max(size)
+    for i in range(n):
+        f = rng.uniform(1, 4, 3)
+        img = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + i) for c in range(3)], -1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+@pytest.fixture
+def image_folder():
+    """``image_folder(path, n=4, size=(96, 80))`` writes a folder of synthetic images and returns it."""
+    return _write_image_folder
