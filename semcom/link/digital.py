@@ -42,6 +42,8 @@ class Transmission:
     channel_uses:  complex channel uses, pilots and other channel overhead included.
     mcs:           modulation and coding scheme used; ``code``: the channel code used.
     below_threshold: link adaptation found no MCS that meets the BLER target at this SNR.
+    decoder_iterations: [num_blocks] int, belief-propagation iterations each LDPC block took
+                   (0 for polar and uncoded blocks).
     """
 
     bits: np.ndarray
@@ -55,7 +57,7 @@ class Transmission:
     code: str
     snr_db: float
     below_threshold: bool = False
-    decoder_iterations: list[int] = field(default_factory=list)
+    decoder_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def ok(self) -> bool:
@@ -161,6 +163,7 @@ class DigitalLink:
             uses += chunk_uses
             iters.append(it)
         decoded = torch.cat(received).numpy().astype(np.uint8)
+        iterations = np.concatenate(iters)
         block_ok = torch.cat(ok).numpy().astype(bool)
         raw = np.zeros(bits.size, dtype=np.uint8)
         for i, (start, stop) in enumerate(ranges):
@@ -172,7 +175,7 @@ class DigitalLink:
         return Transmission(
             bits=out, raw_bits=raw, block_ok=block_ok, block_ranges=ranges, payload_bits=int(bits.size),
             coded_bits=coded, channel_uses=uses, mcs=mcs, code=code, snr_db=float(snr_db),
-            below_threshold=below, decoder_iterations=iters,
+            below_threshold=below, decoder_iterations=iterations,
         )
 
     def plan(self, num_bits: int, snr_db: float) -> LinkPlan:
@@ -272,7 +275,8 @@ class DigitalLink:
         return self._blocks[key]
 
     def _send_blocks(self, blocks: torch.Tensor, mcs: MCS, code: str, snr_db: float, generator):
-        """blocks: [num_blocks, k] float 0/1 -> (decoded [num_blocks, k], ok [num_blocks], coded, uses, iters)."""
+        """blocks: [num_blocks, k] float 0/1 -> (decoded [num_blocks, k], ok [num_blocks], coded, uses,
+        iterations [num_blocks])."""
         k = blocks.shape[1]
         info = k + (POLAR_CRC_BITS if code == "polar" else CRC_BITS)
         n = self.codeword_length(info, mcs, code)
@@ -288,14 +292,14 @@ class DigitalLink:
         received = self.channel(symbols, snr_db, generator=generator)
         y, no = received.unbiased()
         llr = demapper(y, no)
-        iterations = 0
+        iterations = np.zeros(blocks.shape[0], dtype=np.int64)
         if code == "polar":
             decoded, ok = dec(llr)
             ok = ok.reshape(-1).bool()
         else:
             if code == "ldpc":
                 hard = dec(llr)
-                iterations = dec.last_max_iterations
+                iterations = dec.last_iterations.numpy()
             else:
                 hard = (llr[:, : info] > 0).float()
             decoded, ok = crc[1](hard)

@@ -47,8 +47,7 @@ class _LayeredEarlyStoppingBP(LDPCBPDecoder):
     update together and the a-posteriori LLRs are refreshed after every layer.
     """
 
-    last_max_iterations: int = 0
-    last_mean_iterations: float = 0.0
+    last_iterations: torch.Tensor = torch.zeros(0, dtype=torch.long)  # [batch] of the last call
 
     def _structure(self) -> tuple[list[_CheckGroup], list[list[_CheckGroup]]]:
         """(all checks grouped by degree, for syndromes; per-layer groups by degree, for updates)."""
@@ -100,8 +99,7 @@ class _LayeredEarlyStoppingBP(LDPCBPDecoder):
         if active.numel():
             decided[active] = total < 0
             iterations_of[active] = num_iter
-        self.last_max_iterations = int(iterations_of.max()) if batch else 0
-        self.last_mean_iterations = float(iterations_of.float().mean()) if batch else 0.0
+        self.last_iterations = iterations_of
         return decided.to(self.dtype).reshape(shape)
 
 
