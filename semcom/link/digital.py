@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
-from sionna.phy.fec.ldpc import LDPC5GEncoder
 from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
 from sionna.phy.mapping import Mapper
 
@@ -16,7 +15,7 @@ from channels import Channel, make_channel
 from channels.snr import check_snr_db
 from semcom.errors import ConfigError, InputError
 from semcom.link.demapping import SquareQAMDemapper
-from semcom.link.ldpc import EarlyStoppingLDPC5GDecoder
+from semcom.link.ldpc import CompiledLDPC5GEncoder, EarlyStoppingLDPC5GDecoder
 from semcom.link.mcs import MCS, MCS_TABLE, get_mcs, select_mcs
 
 CODES = ("ldpc", "polar", "none", "auto")
@@ -267,7 +266,7 @@ class DigitalLink:
             else:
                 crc = (CRCEncoder(CRC_POLY), CRCDecoder(CRCEncoder(CRC_POLY)))
                 if code == "ldpc":
-                    enc = LDPC5GEncoder(k + CRC_BITS, n, num_bits_per_symbol=bps)
+                    enc = CompiledLDPC5GEncoder(k + CRC_BITS, n, num_bits_per_symbol=bps)
                     dec = EarlyStoppingLDPC5GDecoder(enc, num_iter=self.num_iter)
                 else:
                     enc = dec = None
