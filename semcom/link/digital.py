@@ -9,12 +9,11 @@ import numpy as np
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
-from sionna.phy.mapping import Mapper
 
 from channels import Channel, make_channel
 from channels.snr import check_snr_db
 from semcom.errors import ConfigError, InputError
-from semcom.link.demapping import SquareQAMDemapper
+from semcom.link.demapping import SquareQAMDemapper, SquareQAMMapper
 from semcom.link.ldpc import CompiledLDPC5GEncoder, EarlyStoppingLDPC5GDecoder
 from semcom.link.mcs import MCS, MCS_TABLE, get_mcs, select_mcs
 
@@ -258,7 +257,7 @@ class DigitalLink:
     def _coders(self, code: str, k: int, n: int, bps: int) -> tuple:
         key = (code, k, n, bps)
         if key not in self._blocks:
-            mapper, demapper = Mapper("qam", bps), SquareQAMDemapper(bps)
+            mapper, demapper = SquareQAMMapper(bps), SquareQAMDemapper(bps)
             if code == "polar":
                 enc = Polar5GEncoder(k, n, channel_type="uplink")
                 dec = Polar5GDecoder(enc, dec_type="SCL", list_size=8, return_crc_status=True)
