@@ -9,7 +9,7 @@ the two parts are independent, so the exact APP LLR of an even bit depends on Re
     LLR = logsumexp_{a: bit = 1} -(Re(y) - a)^2 / N0  -  logsumexp_{a: bit = 0} -(Re(y) - a)^2 / N0
 
 over the sqrt(M) real levels a of the constellation. The demapper below computes that for
-2 x sqrt(M) instead of M distance terms per symbol, in parallel over symbols (numba): the same
+2 x sqrt(M) instead of M distance terms per symbol, compiled (numba): the same
 LLRs as Sionna's ``Demapper("app", "qam", bits)`` (tested).
 """
 
@@ -22,21 +22,22 @@ import numpy as np
 import torch
 from sionna.phy.mapping import Constellation
 
-from semcom.link.ldpc import kernel_threads
+from semcom.link.kernels import run_batch
 
 _TINY = np.float32(np.finfo(np.float32).tiny)  # Sionna's floor on the noise variance
 _ZERO, _MINUS_INF = np.float32(0.0), np.float32(-np.inf)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _demap(y, noise_var, levels, labels, llr) -> None:
-    """y [symbols, 2] float32 (real, imaginary), noise_var [symbols] -> llr [symbols, 2 * bits per level].
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _demap(first, stop, y, noise_var, levels, labels, llr) -> None:
+    """Symbols first..stop-1 of y [symbols, 2] float32 (real, imaginary), noise_var [symbols] ->
+    llr [symbols, 2 * bits per level].
 
     levels [L] float32 are the real levels of the constellation, labels [L, bits] uint8 their Gray
     labels; LLR 2j + d belongs to bit j of dimension d (0 real, 1 imaginary).
     """
     num_levels, half = labels.shape
-    for i in numba.prange(y.shape[0]):
+    for i in range(first, stop):
         no = max(noise_var[i], _TINY)
         for dim in range(2):
             received = y[i, dim]
@@ -60,10 +61,11 @@ def _demap(y, noise_var, levels, labels, llr) -> None:
                 llr[i, 2 * j + dim] = (best1 + math.log(sum1)) - (best0 + math.log(sum0))
 
 
-@numba.njit(parallel=True, cache=True)
-def _map(bits, points, symbols) -> None:
-    """bits [symbols, bits per symbol] float32 0/1, MSB first -> symbols [symbols, 2] float32 (real, imaginary)."""
-    for i in numba.prange(bits.shape[0]):
+@numba.njit(nogil=True, cache=True)
+def _map(first, stop, bits, points, symbols) -> None:
+    """Rows first..stop-1 of bits [symbols, bits per symbol] float32 0/1, MSB first ->
+    symbols [symbols, 2] float32 (real, imaginary)."""
+    for i in range(first, stop):
         index = 0
         for j in range(bits.shape[1]):
             index = 2 * index + (bits[i, j] != 0)
@@ -91,8 +93,7 @@ class SquareQAMMapper:
             raise ValueError(f"{bits.shape[-1]} bits do not fill symbols of {self.bits_per_symbol} bits")
         flat = bits.detach().to(torch.float32).reshape(-1, self.bits_per_symbol).contiguous().numpy()
         symbols = np.empty((flat.shape[0], 2), dtype=np.float32)
-        numba.set_num_threads(kernel_threads())
-        _map(flat, self.points, symbols)
+        run_batch(_map, flat.shape[0], flat, self.points, symbols)
         return torch.view_as_complex(torch.from_numpy(symbols)).reshape(*bits.shape[:-1], -1)
 
 
@@ -118,8 +119,7 @@ class SquareQAMDemapper:
         flat = torch.view_as_real(y.detach().to(torch.complex64).reshape(-1).contiguous()).numpy()
         no = noise_var.detach().to(torch.float32).expand(y.shape).reshape(-1).contiguous().numpy()
         llr = np.empty((flat.shape[0], self.bits_per_symbol), dtype=np.float32)
-        numba.set_num_threads(kernel_threads())
-        _demap(flat, no, self.levels, self.labels, llr)
+        run_batch(_demap, flat.shape[0], flat, no, self.levels, self.labels, llr)
         return torch.from_numpy(llr).reshape(*y.shape[:-1], y.shape[-1] * self.bits_per_symbol)
 
 

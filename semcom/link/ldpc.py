@@ -4,7 +4,7 @@ Sionna's :class:`~sionna.phy.fec.ldpc.LDPC5GEncoder` and :class:`~sionna.phy.fec
 run as sequences of tensor operations on the whole batch; the decoder runs a fixed number of
 flooding iterations on ragged edge lists. The drop-ins below keep Sionna's code construction
 (base graph, lifting, filler bits, puncturing, pruning, rate matching, bit interleaving) and do
-the work in compiled kernels (numba), one codeword per parallel task, as many threads as torch uses:
+the work in compiled kernels (numba), the codewords split over as many threads as torch uses:
 
 * :class:`CompiledLDPC5GEncoder`: the same codewords (tested bit for bit), as XORs over Sionna's
   encoding matrices, computing only the parity bits that rate matching transmits.
@@ -32,6 +32,8 @@ from numba.core import types
 from numba.extending import intrinsic
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 
+from semcom.link.kernels import run_batch
+
 _F = np.float32
 _PHI_MIN, _PHI_MAX, _HALF, _ONE, _MINUS_ZERO = _F(1e-6), _F(20.0), _F(0.5), _F(1.0), _F(-0.0)
 # exp and log in float32 from plain arithmetic, so that the check-node loops vectorise (Cephes expf/logf)
@@ -43,7 +45,7 @@ _LOG = tuple(_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1,
                              3.3333331174e-1))
 _SMALL = _F(0.7)  # below it, 1 - exp(-x) comes from the Taylor series of expm1 (degree 10)
 _INV_FACTORIAL = tuple(_F(1 / math.factorial(k)) for k in range(2, 11))
-_fast = {"cache": True, "error_model": "numpy"}  # numpy error model: no zero-division branch, loops vectorise
+_fast = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # numpy error model: no zero-division branch, loops vectorise
 
 
 @intrinsic
@@ -165,10 +167,10 @@ def _layered_pass(total, c2v, layer_ptr, block_col, block_shift, z, v2c, magnitu
             _scatter(v2c[j], block_col[first + j] * z, block_shift[first + j], z, total)
 
 
-@numba.njit(parallel=True, **_fast)
-def _decode(llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_col, block_shift, z, num_iter,
+@numba.njit(nogil=True, **_fast)
+def _decode(first, stop, llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_col, block_shift, z, num_iter,
             bits, iterations) -> None:
-    """Rate recovery and layered BP with early stopping, one codeword per parallel task.
+    """Rate recovery and layered BP with early stopping, codewords first..stop-1 one after another.
 
     llr [batch, n] float32 channel logits log(p1/p0); channel position j carries bit source[j] of
     the (pruned) mother code of ``num_vns`` bits, whose bits k..k_ldpc-1 are known zero fillers
@@ -178,7 +180,7 @@ def _decode(llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_c
     decisions and iterations [batch] int64 (iterations run before the syndrome was zero, or ``num_iter``).
     """
     max_degree = np.max(layer_ptr[1:] - layer_ptr[:-1])
-    for b in numba.prange(llr.shape[0]):
+    for b in range(first, stop):
         total = np.full(num_vns, _MINUS_ZERO, dtype=np.float32)  # L = log(p0/p1); punctured bits: -0 (= -logit 0)
         total[k:k_ldpc] = filler
         for j in range(source.size):
@@ -210,19 +212,21 @@ def _xor_rows(index, vector, out) -> None:
         out[r] = x
 
 
-@numba.njit(parallel=True, **_fast)
-def _encode(bits, k_ldpc, pcm_a, pcm_b_inv, pcm_c1, pcm_c2, parity_rows, source, codewords) -> int:
-    """5G LDPC encoding with rate matching: bits [batch, k] float32 0/1 -> codewords [batch, n] float32.
+@numba.njit(nogil=True, **_fast)
+def _encode(first, stop, bits, k_ldpc, pcm_a, pcm_b_inv, pcm_c1, pcm_c2, parity_rows, source, codewords,
+            invalid) -> None:
+    """5G LDPC encoding with rate matching, rows first..stop-1 of bits [batch, k] float32 0/1 ->
+    codewords [batch, n] float32.
 
     Sionna's "RU" encoding over GF(2): p_a = B^-1 A s, p_b = C1 s + C2 p_a, the mother codeword is
     [s, p_a, p_b] (s: the k bits and zero fillers up to k_ldpc); only the first ``parity_rows`` bits
-    of p_b are computed. Channel position j carries mother bit source[j]. Returns the number of
-    input values that are not 0 or 1 (then the output is not a codeword).
+    of p_b are computed. Channel position j carries mother bit source[j]. invalid [batch] counts the
+    input values of each row that are not 0 or 1 (then its output is not a codeword).
     """
     k = bits.shape[1]
     z4 = pcm_a.shape[0]
-    invalid = np.zeros(bits.shape[0], dtype=np.int64)
-    for b in numba.prange(bits.shape[0]):
+    for b in range(first, stop):
+        invalid[b] = 0
         mother = np.zeros(k_ldpc + z4 + parity_rows, dtype=np.uint8)
         for j in range(k):
             value = bits[b, j]
@@ -241,7 +245,6 @@ def _encode(bits, k_ldpc, pcm_a, pcm_b_inv, pcm_c1, pcm_c2, parity_rows, source,
             p_b[r] ^= c2_p_a[r]
         for j in range(source.size):
             codewords[b, j] = mother[source[j]]
-    return invalid.sum()
 
 
 def mother_positions(encoder: LDPC5GEncoder) -> np.ndarray:
@@ -300,11 +303,6 @@ class QuasiCyclic:
         return sp.csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, columns)), shape=shape)
 
 
-def kernel_threads() -> int:
-    """Threads for the compiled kernels: torch's intra-op setting, capped at numba's pool."""
-    return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-
-
 class CompiledLDPC5GEncoder(LDPC5GEncoder):
     """Drop-in for :class:`~sionna.phy.fec.ldpc.LDPC5GEncoder` (redundancy version 0), compiled.
 
@@ -330,9 +328,10 @@ class CompiledLDPC5GEncoder(LDPC5GEncoder):
             return super().call(bits, rv=rv)
         u = bits.detach().reshape(-1, self.k).to(torch.float32).contiguous().numpy()
         codewords = np.empty((u.shape[0], self.n), dtype=np.float32)
-        numba.set_num_threads(kernel_threads())
-        invalid = _encode(u, self.k_ldpc, *self._matrices, self._parity_rows, self._source, codewords)
-        if invalid and self._check_input:
+        invalid = np.empty(u.shape[0], dtype=np.int64)
+        run_batch(_encode, u.shape[0], u, self.k_ldpc, *self._matrices, self._parity_rows, self._source, codewords,
+                  invalid)
+        if invalid.any() and self._check_input:
             raise ValueError("Input must be binary.")
         return torch.from_numpy(codewords).reshape(*bits.shape[:-1], self.n).to(bits.dtype)
 
@@ -374,8 +373,7 @@ class EarlyStoppingLDPC5GDecoder(LDPC5GDecoder):
         bits = np.empty((llr.shape[0], enc.k), dtype=np.float32)
         iterations = np.empty(llr.shape[0], dtype=np.int64)
         qc = self._qc
-        numba.set_num_threads(kernel_threads())
-        _decode(llr, self._source, self._num_vns, enc.k, enc.k_ldpc, self._clip, self._filler, qc.layer_ptr,
+        run_batch(_decode, llr.shape[0], llr, self._source, self._num_vns, enc.k, enc.k_ldpc, self._clip, self._filler, qc.layer_ptr,
                 qc.block_col, qc.block_shift, qc.z, num_iter, bits, iterations)
         self.last_iterations = torch.from_numpy(iterations)
         return torch.from_numpy(bits).reshape(*llr_ch.shape[:-1], enc.k).to(self.dtype)
