@@ -30,7 +30,8 @@ import torch
 from llvmlite import ir as llvm_ir
 from numba.core import types
 from numba.extending import intrinsic
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+from sionna.phy import Block
+from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 from semcom.link.kernels import run_batch
 
@@ -323,6 +324,17 @@ class CompiledLDPC5GEncoder(LDPC5GEncoder):
         self._matrices = tuple(m.cpu().numpy().astype(np.int64) for m in
                                (self._pcm_a_ind, self._pcm_b_inv_ind, self._pcm_c1_ind, self._pcm_c2_ind))
 
+    def _mat_to_ind(self, mat: sp.spmatrix) -> np.ndarray:
+        """Sionna's gather form of a sparse 0/1 matrix, vectorised: [rows, max row weight] int32
+        column indices, padded with the number of columns."""
+        mat = sp.csr_matrix(mat)
+        mat.sort_indices()
+        weights = np.diff(mat.indptr)
+        index = np.full((mat.shape[0], weights.max()), mat.shape[1], dtype=np.int32)
+        rows = np.repeat(np.arange(mat.shape[0]), weights)
+        index[rows, np.arange(mat.nnz) - mat.indptr[rows]] = mat.indices
+        return index
+
     def call(self, bits: torch.Tensor, /, *, rv: list[int] | None = None) -> torch.Tensor:
         if rv is not None:
             return super().call(bits, rv=rv)
@@ -336,12 +348,26 @@ class CompiledLDPC5GEncoder(LDPC5GEncoder):
         return torch.from_numpy(codewords).reshape(*bits.shape[:-1], self.n).to(bits.dtype)
 
 
-class EarlyStoppingLDPC5GDecoder(LDPC5GDecoder):
-    """Drop-in for :class:`~sionna.phy.fec.ldpc.LDPC5GDecoder` (hard information bits), compiled.
+def pruned_pcm(encoder: LDPC5GEncoder) -> sp.csr_matrix:
+    """The parity-check matrix Sionna's layered 5G decoder works on: the mother code without the
+    trailing degree-1 parity bits that rate matching never transmits, pruned in whole lifted blocks."""
+    pcm = sp.csr_matrix(encoder.pcm)
+    degree = np.asarray(pcm.sum(axis=0)).ravel()
+    last = encoder.n_ldpc
+    while last > 1 and degree[last - 1] == 1:
+        last -= 1
+    punctured = (encoder.n_ldpc - (encoder.k_ldpc - encoder.k)) - encoder.n - 2 * encoder.z
+    pruned = encoder.n_ldpc - max(last, encoder.n_ldpc - punctured // encoder.z * encoder.z)
+    return pcm[: pcm.shape[0] - pruned, : pcm.shape[1] - pruned]
 
-    Input ``llr`` [..., n] float32 logits log(p(1)/p(0)) from a demapper; output [..., k] float32
-    hard information bits; ``last_iterations`` [batch] int64: the iterations each codeword of the
-    last call took. Layered boxplus-phi BP with early stopping, at most ``num_iter`` iterations.
+
+class EarlyStoppingLDPC5GDecoder(Block):
+    """Drop-in for :class:`~sionna.phy.fec.ldpc.LDPC5GDecoder` with its defaults (boxplus-phi, hard
+    information bits), compiled: layered schedule with early stopping, at most ``num_iter`` iterations.
+
+    Input ``llr`` [..., n] float32 logits log(p(1)/p(0)) from a demapper; output [..., k] hard
+    information bits; ``last_iterations`` [batch] int64: the iterations each codeword of the last
+    call took. Channel LLRs are clipped to +-``llr_max`` as Sionna does.
 
     >>> enc = LDPC5GEncoder(100, 200)
     >>> dec = EarlyStoppingLDPC5GDecoder(enc, num_iter=20)
@@ -350,30 +376,35 @@ class EarlyStoppingLDPC5GDecoder(LDPC5GDecoder):
     True
     """
 
-    last_iterations: torch.Tensor = torch.zeros(0, dtype=torch.long)
-
-    def __init__(self, encoder: LDPC5GEncoder, num_iter: int = 20, **kwargs):
-        for option, allowed in (("hard_out", True), ("return_infobits", True), ("return_state", False),
-                                ("harq_mode", False), ("cn_update", "boxplus-phi"), ("vn_update", "sum")):
-            if kwargs.get(option, allowed) != allowed:
-                raise ValueError(f"the early-stopping decoder supports {option}={allowed!r} only")
-        # layered: Sionna then prunes punctured nodes in whole lifted blocks, keeping layers intact
-        super().__init__(encoder, num_iter=num_iter, cn_schedule="layered", **kwargs)
-        self._qc = QuasiCyclic.from_pcm(self._pcm, encoder.z)
+    def __init__(self, encoder: LDPC5GEncoder, num_iter: int = 20, llr_max: float = 20.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, LDPC5GEncoder):
+            raise TypeError(f"encoder must be an LDPC5GEncoder, got {type(encoder).__name__}")
+        if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 0:
+            raise ValueError(f"num_iter must be a non-negative integer, got {num_iter!r}")
+        if not llr_max > 0:
+            raise ValueError(f"llr_max must be positive, got {llr_max!r}")
+        self.encoder, self.num_iter, self.llr_max = encoder, num_iter, float(llr_max)
+        pcm = pruned_pcm(encoder)
+        self._qc = QuasiCyclic.from_pcm(pcm, encoder.z)
+        self._num_vns = pcm.shape[1]
         self._source = mother_positions(encoder)
         if self._source.max() >= self._num_vns:
             raise ValueError("rate matching transmits bits that the pruned code does not have")
-        self._filler = np.float32(self._FILLER_LLR if self._llr_max is None else self._llr_max)
-        self._clip = np.float32(np.inf if self._llr_max is None else self._llr_max)
+        self.last_iterations = torch.zeros(0, dtype=torch.long)
+
+    def build(self, input_shape: tuple) -> None:
+        if input_shape[-1] != self.encoder.n:
+            raise ValueError(f"last dimension must be of length n={self.encoder.n}, got {input_shape[-1]}")
 
     def call(self, llr_ch: torch.Tensor, /, *, num_iter: int | None = None) -> torch.Tensor:
-        num_iter = self._num_iter if num_iter is None else int(num_iter)
-        enc = self.encoder
+        num_iter = self.num_iter if num_iter is None else int(num_iter)
+        enc, qc = self.encoder, self._qc
         llr = llr_ch.detach().reshape(-1, enc.n).to(torch.float32).contiguous().numpy()
         bits = np.empty((llr.shape[0], enc.k), dtype=np.float32)
         iterations = np.empty(llr.shape[0], dtype=np.int64)
-        qc = self._qc
-        run_batch(_decode, llr.shape[0], llr, self._source, self._num_vns, enc.k, enc.k_ldpc, self._clip, self._filler, qc.layer_ptr,
-                qc.block_col, qc.block_shift, qc.z, num_iter, bits, iterations)
+        clip = np.float32(self.llr_max)  # also the LLR of the known filler bits, as in Sionna
+        run_batch(_decode, llr.shape[0], llr, self._source, self._num_vns, enc.k, enc.k_ldpc, clip, clip,
+                  qc.layer_ptr, qc.block_col, qc.block_shift, qc.z, num_iter, bits, iterations)
         self.last_iterations = torch.from_numpy(iterations)
         return torch.from_numpy(bits).reshape(*llr_ch.shape[:-1], enc.k).to(self.dtype)

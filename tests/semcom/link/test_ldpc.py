@@ -7,7 +7,7 @@ from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.ldpc.decoding import LDPCBPDecoder
 from sionna.phy.mapping import Demapper, Mapper
 
-from semcom.link.ldpc import CompiledLDPC5GEncoder, EarlyStoppingLDPC5GDecoder, QuasiCyclic, _phi
+from semcom.link.ldpc import CompiledLDPC5GEncoder, EarlyStoppingLDPC5GDecoder, QuasiCyclic, _phi, pruned_pcm
 
 
 def block_errors(decoder, llr, bits):
@@ -113,11 +113,25 @@ def test_clean_codewords_stop_at_once_and_noise_runs_to_the_cap():
     assert dec(torch.zeros(0, 600)).shape == (0, 300)
 
 
-def test_decoder_refuses_options_it_does_not_implement():
+def test_decoder_checks_its_settings_and_input():
     enc = LDPC5GEncoder(100, 200)
-    for option in ({"hard_out": False}, {"return_state": True}, {"cn_update": "minsum"}):
-        with pytest.raises(ValueError, match="supports"):
-            EarlyStoppingLDPC5GDecoder(enc, **option)
+    with pytest.raises(TypeError, match="LDPC5GEncoder"):
+        EarlyStoppingLDPC5GDecoder("not an encoder")
+    with pytest.raises(ValueError, match="num_iter"):
+        EarlyStoppingLDPC5GDecoder(enc, num_iter=-1)
+    with pytest.raises(ValueError, match="llr_max"):
+        EarlyStoppingLDPC5GDecoder(enc, llr_max=0.0)
+    with pytest.raises(ValueError, match="n=200"):
+        EarlyStoppingLDPC5GDecoder(enc)(torch.zeros(2, 150))
+
+
+@pytest.mark.parametrize("k, n, bits_per_symbol", [(2048, 10232, 2), (2048, 2216, 8), (100, 200, None),
+                                                   (500, 2400, 2)])
+def test_decoder_works_on_the_code_sionnas_layered_decoder_prunes(k, n, bits_per_symbol):
+    enc = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol)
+    sionna = sp.csr_matrix(LDPC5GDecoder(enc, cn_schedule="layered")._pcm)
+    ours = pruned_pcm(enc)
+    assert ours.shape == sionna.shape and (ours != sionna).nnz == 0
 
 
 @pytest.mark.parametrize("k, n, bits_per_symbol", [(2048, 10232, 2), (2048, 2216, 8), (100, 200, None),
@@ -126,15 +140,18 @@ def test_compiled_encoder_gives_sionnas_codewords(k, n, bits_per_symbol):
     torch.manual_seed(k + n)
     bits = torch.randint(0, 2, (5, 3, k)).float()
     ours = CompiledLDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol)
-    assert torch.equal(ours(bits), LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol)(bits))
+    sionna = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol)
+    assert torch.equal(ours(bits), sionna(bits))
+    assert torch.equal(ours(bits, rv=[0, 3]), sionna(bits, rv=[0, 3]))  # HARQ runs Sionna's code on our matrices
     assert ours(bits[:0]).shape == (0, 3, n)
+    for name in ("_pcm_a_ind", "_pcm_b_inv_ind", "_pcm_c1_ind", "_pcm_c2_ind"):  # same rows, columns sorted
+        assert torch.equal(getattr(ours, name).sort(-1).values, getattr(sionna, name).sort(-1).values)
 
 
 def test_compiled_encoder_checks_its_input():
     enc = CompiledLDPC5GEncoder(100, 200)
     with pytest.raises(ValueError, match="binary"):
         enc(torch.full((2, 100), 0.5))
-    assert torch.equal(enc(torch.zeros(2, 100), rv=[0, 2]), torch.zeros(2, 2, 200))  # HARQ: Sionna's path
 
 
 def test_phi_is_within_a_few_ulp_of_the_closed_form():
@@ -149,7 +166,7 @@ def test_phi_is_within_a_few_ulp_of_the_closed_form():
 
 def test_quasi_cyclic_structure_is_read_off_the_5g_matrix():
     enc = LDPC5GEncoder(500, 1000)
-    pcm = sp.csr_matrix(EarlyStoppingLDPC5GDecoder(enc)._pcm)
+    pcm = pruned_pcm(enc)
     qc = QuasiCyclic.from_pcm(pcm, enc.z)
     assert (qc.to_csr() != pcm).nnz == 0
     assert qc.layer_ptr.size - 1 == pcm.shape[0] // enc.z
