@@ -15,50 +15,51 @@ LLRs as Sionna's ``Demapper("app", "qam", bits)`` (tested).
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
 from sionna.phy.mapping import Constellation
 
-from semcom.link.kernels import run_batch
+from semcom.link.kernels import FAST, exp32, log32, run_batch
 
 _TINY = np.float32(np.finfo(np.float32).tiny)  # Sionna's floor on the noise variance
-_ZERO, _MINUS_INF = np.float32(0.0), np.float32(-np.inf)
+_MINUS_INF = np.float32(-np.inf)
+_CHUNK = 64  # symbols per vectorised chunk
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@numba.njit(nogil=True, **FAST)
 def _demap(first, stop, y, noise_var, levels, labels, llr) -> None:
     """Symbols first..stop-1 of y [symbols, 2] float32 (real, imaginary), noise_var [symbols] ->
     llr [symbols, 2 * bits per level].
 
     levels [L] float32 are the real levels of the constellation, labels [L, bits] uint8 their Gray
-    labels; LLR 2j + d belongs to bit j of dimension d (0 real, 1 imaginary).
+    labels; LLR 2j + d belongs to bit j of dimension d (0 real, 1 imaginary). Works on chunks of
+    _CHUNK symbols so that the loops over symbols vectorise.
     """
     num_levels, half = labels.shape
-    for i in range(first, stop):
-        no = max(noise_var[i], _TINY)
+    exponent = np.empty((num_levels, _CHUNK), dtype=np.float32)
+    best = np.empty((2, _CHUNK), dtype=np.float32)
+    total = np.empty((2, _CHUNK), dtype=np.float32)
+    for start in range(first, stop, _CHUNK):
+        count = min(_CHUNK, stop - start)
         for dim in range(2):
-            received = y[i, dim]
+            for a in range(num_levels):
+                for i in range(count):
+                    d = y[start + i, dim] - levels[a]
+                    exponent[a, i] = -(d * d) / max(noise_var[start + i], _TINY)
             for j in range(half):
-                best0 = best1 = _MINUS_INF
+                best[:, :count] = _MINUS_INF
+                total[:, :count] = 0
                 for a in range(num_levels):
-                    d = received - levels[a]
-                    e = -(d * d) / no
-                    if labels[a, j]:
-                        best1 = max(best1, e)
-                    else:
-                        best0 = max(best0, e)
-                sum0 = sum1 = _ZERO
+                    side = labels[a, j]
+                    for i in range(count):
+                        best[side, i] = max(best[side, i], exponent[a, i])
                 for a in range(num_levels):
-                    d = received - levels[a]
-                    e = -(d * d) / no
-                    if labels[a, j]:
-                        sum1 += math.exp(e - best1)
-                    else:
-                        sum0 += math.exp(e - best0)
-                llr[i, 2 * j + dim] = (best1 + math.log(sum1)) - (best0 + math.log(sum0))
+                    side = labels[a, j]
+                    for i in range(count):
+                        total[side, i] += exp32(exponent[a, i] - best[side, i])
+                for i in range(count):
+                    llr[start + i, 2 * j + dim] = (best[1, i] + log32(total[1, i])) - (best[0, i] + log32(total[0, i]))
 
 
 @numba.njit(nogil=True, cache=True)

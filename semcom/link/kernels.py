@@ -1,4 +1,5 @@
-"""Running the link's compiled kernels over a batch, in as many threads as torch uses.
+"""Shared parts of the link's compiled kernels: float32 exp and log that vectorise, and running a
+kernel over a batch in as many threads as torch uses.
 
 The kernels (numba, ``nogil=True``) each take a range ``first, stop`` of the batch. They run in
 a small pool of Python threads rather than numba's own parallel layer: GNU OpenMP, which numba
@@ -12,10 +13,77 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
+import numpy as np
 import torch
+from llvmlite import ir as llvm_ir
+from numba.core import types
+from numba.extending import intrinsic
+
+# numpy error model: no zero-division branches, so that loops vectorise; FMA contraction allowed
+FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_F = np.float32
+_HALF, _ONE = _F(0.5), _F(1.0)
+# Cephes expf and logf, from plain arithmetic and bit casts (no libm calls, so loops vectorise)
+_LOG2E, _LN2_HI, _LN2_LO, _SQRT2 = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4), _F(1.41421356237)
+_EXP_MIN, _EXP_MAX = _F(-87.3), _F(88.7)
+_EXP = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                             1.6666665459e-1, 5.0000001201e-1))
+_LOG = tuple(_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+                             1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+                             3.3333331174e-1))
 
 _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] = (0, 0)  # (process id, threads) the pool was made for
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The IEEE-754 bits of a float32 as int32."""
+    if x != types.float32:
+        return None
+    return types.int32(x), lambda context, builder, sig, args: builder.bitcast(args[0], llvm_ir.IntType(32))
+
+
+@intrinsic
+def _bits_float(typingctx, x):
+    """The float32 whose IEEE-754 bits are the low 32 bits of an integer."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        value = args[0] if args[0].type.width == 32 else builder.trunc(args[0], llvm_ir.IntType(32))
+        return builder.bitcast(value, llvm_ir.FloatType())
+
+    return types.float32(x), codegen
+
+
+@numba.njit(inline="always", **FAST)
+def exp32(x):
+    """exp(x) of a float32 within 2 ulp; inputs are clamped to [-87.3, 88.7] (normal results)."""
+    x = min(max(x, _EXP_MIN), _EXP_MAX)
+    n = np.floor(x * _LOG2E + _HALF)
+    r = x - n * _LN2_HI - n * _LN2_LO
+    c = _EXP
+    p = ((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]
+    return (p * r * r + r + _ONE) * _bits_float((np.int32(n) + 127) << 23)
+
+
+@numba.njit(inline="always", **FAST)
+def log32(q):
+    """log(q) of a positive normal float32, within a few ulp."""
+    bits = _float_bits(q)
+    exponent = (bits >> 23) - 127
+    m = _bits_float((bits & 0x007FFFFF) | 0x3F800000)  # mantissa in [1, 2)
+    big = m > _SQRT2
+    m = m * _HALF if big else m
+    e = _F(exponent + 1 if big else exponent)
+    f = m - _ONE
+    z = f * f
+    c = _LOG
+    poly = (((((((c[0] * f + c[1]) * f + c[2]) * f + c[3]) * f + c[4]) * f + c[5]) * f + c[6]) * f + c[7]) * f + c[8]
+    return f + (f * z * poly + _LN2_LO * e - _HALF * z) + _LN2_HI * e
 
 
 def kernel_threads() -> int:

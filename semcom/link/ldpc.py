@@ -27,66 +27,18 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
-from llvmlite import ir as llvm_ir
-from numba.core import types
-from numba.extending import intrinsic
 from sionna.phy import Block
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
-from semcom.link.kernels import run_batch
+from semcom.link.kernels import FAST, exp32, log32, run_batch
 
 _F = np.float32
-_PHI_MIN, _PHI_MAX, _HALF, _ONE, _MINUS_ZERO = _F(1e-6), _F(20.0), _F(0.5), _F(1.0), _F(-0.0)
-# exp and log in float32 from plain arithmetic, so that the check-node loops vectorise (Cephes expf/logf)
-_LOG2E, _LN2_HI, _LN2_LO, _SQRT2 = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4), _F(1.41421356237)
-_EXP = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
-                             1.6666665459e-1, 5.0000001201e-1))
-_LOG = tuple(_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
-                             1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
-                             3.3333331174e-1))
+_PHI_MIN, _PHI_MAX, _ONE, _MINUS_ZERO = _F(1e-6), _F(20.0), _F(1.0), _F(-0.0)
 _SMALL = _F(0.7)  # below it, 1 - exp(-x) comes from the Taylor series of expm1 (degree 10)
 _INV_FACTORIAL = tuple(_F(1 / math.factorial(k)) for k in range(2, 11))
-_fast = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # numpy error model: no zero-division branch, loops vectorise
 
 
-@intrinsic
-def _float_bits(typingctx, x):
-    """The IEEE-754 bits of a float32 as int32."""
-    if x != types.float32:
-        return None
-    return types.int32(x), lambda context, builder, sig, args: builder.bitcast(args[0], llvm_ir.IntType(32))
-
-
-@intrinsic
-def _bits_float(typingctx, x):
-    """The float32 whose IEEE-754 bits are the low 32 bits of an integer."""
-    if not isinstance(x, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        value = args[0] if args[0].type.width == 32 else builder.trunc(args[0], llvm_ir.IntType(32))
-        return builder.bitcast(value, llvm_ir.FloatType())
-
-    return types.float32(x), codegen
-
-
-@numba.njit(inline="always", **_fast)
-def _log(q):
-    """log(q) of a positive normal float32, within a few ulp."""
-    bits = _float_bits(q)
-    exponent = (bits >> 23) - 127
-    m = _bits_float((bits & 0x007FFFFF) | 0x3F800000)  # mantissa in [1, 2)
-    big = m > _SQRT2
-    m = m * _HALF if big else m
-    e = _F(exponent + 1 if big else exponent)
-    f = m - _ONE
-    z = f * f
-    c = _LOG
-    poly = (((((((c[0] * f + c[1]) * f + c[2]) * f + c[3]) * f + c[4]) * f + c[5]) * f + c[6]) * f + c[7]) * f + c[8]
-    return f + (f * z * poly + _LN2_LO * e - _HALF * z) + _LN2_HI * e
-
-
-@numba.njit(inline="always", **_fast)
+@numba.njit(inline="always", **FAST)
 def _phi(x):
     """phi(x) = -log(tanh(x/2)) = log((1 + t) / (1 - t)), t = exp(-x), on x clamped to [1e-6, 20].
 
@@ -94,21 +46,17 @@ def _phi(x):
     """
     x = min(max(x, _PHI_MIN), _PHI_MAX)
     y = -x
-    n = np.floor(y * _LOG2E + _HALF)
-    r = y - n * _LN2_HI - n * _LN2_LO
-    c = _EXP
-    p = ((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]
-    t = (p * r * r + r + _ONE) * _bits_float((np.int32(n) + 127) << 23)
+    t = exp32(y)
     k = _INV_FACTORIAL
     expm1 = y * (_ONE + y * (k[0] + y * (k[1] + y * (k[2] + y * (k[3] + y * (k[4] + y * (k[5] + y * (
         k[6] + y * (k[7] + y * k[8])))))))))
     one_minus_t = -expm1 if x < _SMALL else _ONE - t
     w = (t + t) / one_minus_t  # phi = log1p(w)
     q = _ONE + w
-    return w if q == _ONE else _log(q) * (w / (q - _ONE))
+    return w if q == _ONE else log32(q) * (w / (q - _ONE))
 
 
-@numba.njit(**_fast)
+@numba.njit(**FAST)
 def _gather(total, base, shift, z, out) -> None:
     """out [z] = the lifted block's variable nodes as its checks see them: total[base + (i + shift) % z]."""
     for i in range(z - shift):
@@ -117,7 +65,7 @@ def _gather(total, base, shift, z, out) -> None:
         out[i] = total[base + shift + i - z]
 
 
-@numba.njit(**_fast)
+@numba.njit(**FAST)
 def _scatter(values, base, shift, z, total) -> None:
     """The inverse of :func:`_gather`: total[base + (i + shift) % z] = values[i]."""
     for i in range(z - shift):
@@ -126,7 +74,7 @@ def _scatter(values, base, shift, z, total) -> None:
         total[base + shift + i - z] = values[i]
 
 
-@numba.njit(**_fast)
+@numba.njit(**FAST)
 def _satisfied(total, layer_ptr, block_col, block_shift, z, hard, parity) -> bool:
     """Whether the hard decision of ``total`` [n] (L < 0 -> bit 1) meets every parity check."""
     for layer in range(layer_ptr.size - 1):
@@ -140,7 +88,7 @@ def _satisfied(total, layer_ptr, block_col, block_shift, z, hard, parity) -> boo
     return True
 
 
-@numba.njit(**_fast)
+@numba.njit(**FAST)
 def _layered_pass(total, c2v, layer_ptr, block_col, block_shift, z, v2c, magnitude, phi_sum, sign) -> None:
     """One iteration, a layer (z checks that share no variable node) at a time, vectorised over the z checks.
 
@@ -168,7 +116,7 @@ def _layered_pass(total, c2v, layer_ptr, block_col, block_shift, z, v2c, magnitu
             _scatter(v2c[j], block_col[first + j] * z, block_shift[first + j], z, total)
 
 
-@numba.njit(nogil=True, **_fast)
+@numba.njit(nogil=True, **FAST)
 def _decode(first, stop, llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_col, block_shift, z, num_iter,
             bits, iterations) -> None:
     """Rate recovery and layered BP with early stopping, codewords first..stop-1 one after another.
@@ -201,7 +149,7 @@ def _decode(first, stop, llr, source, num_vns, k, k_ldpc, llr_max, filler, layer
         iterations[b] = done
 
 
-@numba.njit(**_fast)
+@numba.njit(**FAST)
 def _xor_rows(index, vector, out) -> None:
     """out[r] = XOR of vector[index[r, :]] for the rows r < out.size; indices >= vector.size are padding."""
     for r in range(out.size):
@@ -213,7 +161,7 @@ def _xor_rows(index, vector, out) -> None:
         out[r] = x
 
 
-@numba.njit(nogil=True, **_fast)
+@numba.njit(nogil=True, **FAST)
 def _encode(first, stop, bits, k_ldpc, pcm_a, pcm_b_inv, pcm_c1, pcm_c2, parity_rows, source, codewords,
             invalid) -> None:
     """5G LDPC encoding with rate matching, rows first..stop-1 of bits [batch, k] float32 0/1 ->

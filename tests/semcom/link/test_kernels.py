@@ -1,9 +1,11 @@
 import threading
 
+import numpy as np
+
 import pytest
 import torch
 
-from semcom.link.kernels import run_batch
+from semcom.link.kernels import exp32, log32, run_batch
 
 
 @pytest.mark.parametrize("threads, size", [(1, 7), (3, 7), (4, 2), (2, 0)])
@@ -39,3 +41,14 @@ def test_run_batch_raises_what_a_kernel_raises():
             run_batch(kernel, 4)
     finally:
         torch.set_num_threads(old)
+
+
+def test_float32_exp_and_log_are_within_a_few_ulp_of_the_closed_forms():
+    x = np.concatenate([np.linspace(-87, 88, 40001), np.linspace(-1, 1, 20001)]).astype(np.float32)
+    ours = np.array([exp32(v) for v in x], dtype=np.float32)
+    exact = np.exp(x.astype(np.float64))
+    assert (np.abs(ours - exact) / np.spacing(exact.astype(np.float32))).max() <= 2
+    q = np.concatenate([np.logspace(-37, 38, 40001), np.linspace(0.5, 2.0, 20000)]).astype(np.float32)
+    ours = np.array([log32(v) for v in q], dtype=np.float32)
+    exact = np.log(q.astype(np.float64))
+    assert (np.abs(ours - exact) / np.spacing(np.abs(exact).astype(np.float32))).max() <= 2
