@@ -28,13 +28,12 @@ _CHUNK = 64  # symbols per vectorised chunk
 
 
 @numba.njit(nogil=True, **FAST)
-def _demap(first, stop, y, noise_var, levels, labels, llr) -> None:
-    """Symbols first..stop-1 of y [symbols, 2] float32 (real, imaginary), noise_var [symbols] ->
-    llr [symbols, 2 * bits per level].
+def _demap(first, stop, real, imag, noise_var, levels, labels, llr) -> None:
+    """Symbols first..stop-1 of real, imag, noise_var [symbols] float32 -> llr [symbols, 2 * bits per level].
 
     levels [L] float32 are the real levels of the constellation, labels [L, bits] uint8 their Gray
     labels; LLR 2j + d belongs to bit j of dimension d (0 real, 1 imaginary). Works on chunks of
-    _CHUNK symbols so that the loops over symbols vectorise.
+    _CHUNK symbols, as 1-D slices indexed from 0, so that the loops over symbols vectorise.
     """
     num_levels, half = labels.shape
     exponent = np.empty((num_levels, _CHUNK), dtype=np.float32)
@@ -42,24 +41,32 @@ def _demap(first, stop, y, noise_var, levels, labels, llr) -> None:
     total = np.empty((2, _CHUNK), dtype=np.float32)
     for start in range(first, stop, _CHUNK):
         count = min(_CHUNK, stop - start)
+        no = noise_var[start : start + count]
         for dim in range(2):
+            received = (real if dim == 0 else imag)[start : start + count]
             for a in range(num_levels):
+                row = exponent[a]
                 for i in range(count):
-                    d = y[start + i, dim] - levels[a]
-                    exponent[a, i] = -(d * d) / max(noise_var[start + i], _TINY)
+                    d = received[i] - levels[a]
+                    row[i] = -(d * d) / max(no[i], _TINY)
             for j in range(half):
-                best[:, :count] = _MINUS_INF
-                total[:, :count] = 0
+                out = llr[start : start + count, 2 * j + dim]
+                best0, best1, total0, total1 = best[0], best[1], total[0], total[1]
+                best0[:] = _MINUS_INF
+                best1[:] = _MINUS_INF
+                total0[:] = 0
+                total1[:] = 0
                 for a in range(num_levels):
-                    side = labels[a, j]
+                    row, top = exponent[a], (best1 if labels[a, j] else best0)
                     for i in range(count):
-                        best[side, i] = max(best[side, i], exponent[a, i])
+                        top[i] = max(top[i], row[i])
                 for a in range(num_levels):
-                    side = labels[a, j]
+                    row = exponent[a]
+                    top, acc = (best1, total1) if labels[a, j] else (best0, total0)
                     for i in range(count):
-                        total[side, i] += exp32(exponent[a, i] - best[side, i])
+                        acc[i] += exp32(row[i] - top[i])
                 for i in range(count):
-                    llr[start + i, 2 * j + dim] = (best[1, i] + log32(total[1, i])) - (best[0, i] + log32(total[0, i]))
+                    out[i] = (best1[i] + log32(total1[i])) - (best0[i] + log32(total0[i]))
 
 
 @numba.njit(nogil=True, cache=True)
@@ -117,10 +124,11 @@ class SquareQAMDemapper:
         self.levels, self.labels = _real_levels(bits_per_symbol)
 
     def __call__(self, y: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
-        flat = torch.view_as_real(y.detach().to(torch.complex64).reshape(-1).contiguous()).numpy()
+        flat = y.detach().to(torch.complex64).reshape(-1)
+        real, imag = flat.real.contiguous().numpy(), flat.imag.contiguous().numpy()
         no = noise_var.detach().to(torch.float32).expand(y.shape).reshape(-1).contiguous().numpy()
-        llr = np.empty((flat.shape[0], self.bits_per_symbol), dtype=np.float32)
-        run_batch(_demap, flat.shape[0], flat, no, self.levels, self.labels, llr)
+        llr = np.empty((real.size, self.bits_per_symbol), dtype=np.float32)
+        run_batch(_demap, real.size, real, imag, no, self.levels, self.labels, llr)
         return torch.from_numpy(llr).reshape(*y.shape[:-1], y.shape[-1] * self.bits_per_symbol)
 
 

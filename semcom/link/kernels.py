@@ -39,24 +39,34 @@ _pool_key: tuple[int, int] = (0, 0)  # (process id, threads) the pool was made f
 
 
 @intrinsic
-def _float_bits(typingctx, x):
-    """The IEEE-754 bits of a float32 as int32."""
-    if x != types.float32:
-        return None
-    return types.int32(x), lambda context, builder, sig, args: builder.bitcast(args[0], llvm_ir.IntType(32))
-
-
-@intrinsic
-def _bits_float(typingctx, x):
-    """The float32 whose IEEE-754 bits are the low 32 bits of an integer."""
-    if not isinstance(x, types.Integer):
+def _pow2(typingctx, n):
+    """2**n for a float32 n holding an integer in [-126, 127], built from its exponent bits."""
+    if n != types.float32:
         return None
 
     def codegen(context, builder, sig, args):
-        value = args[0] if args[0].type.width == 32 else builder.trunc(args[0], llvm_ir.IntType(32))
-        return builder.bitcast(value, llvm_ir.FloatType())
+        i32 = llvm_ir.IntType(32)
+        biased = builder.add(builder.fptosi(args[0], i32), i32(127))
+        return builder.bitcast(builder.shl(biased, i32(23)), llvm_ir.FloatType())
 
-    return types.float32(x), codegen
+    return types.float32(n), codegen
+
+
+@intrinsic
+def _split(typingctx, x):
+    """(m, e) float32 with x = m * 2**e, m in [1, 2), for a positive normal float32 x."""
+    if x != types.float32:
+        return None
+    pair = types.UniTuple(types.float32, 2)
+
+    def codegen(context, builder, sig, args):
+        i32, f32 = llvm_ir.IntType(32), llvm_ir.FloatType()
+        bits = builder.bitcast(args[0], i32)
+        exponent = builder.sitofp(builder.sub(builder.lshr(bits, i32(23)), i32(127)), f32)
+        mantissa = builder.bitcast(builder.or_(builder.and_(bits, i32(0x007FFFFF)), i32(0x3F800000)), f32)
+        return context.make_tuple(builder, pair, (mantissa, exponent))
+
+    return pair(x), codegen
 
 
 @numba.njit(inline="always", **FAST)
@@ -67,18 +77,16 @@ def exp32(x):
     r = x - n * _LN2_HI - n * _LN2_LO
     c = _EXP
     p = ((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]
-    return (p * r * r + r + _ONE) * _bits_float((np.int32(n) + 127) << 23)
+    return (p * r * r + r + _ONE) * _pow2(n)
 
 
 @numba.njit(inline="always", **FAST)
 def log32(q):
-    """log(q) of a positive normal float32, within a few ulp."""
-    bits = _float_bits(q)
-    exponent = (bits >> 23) - 127
-    m = _bits_float((bits & 0x007FFFFF) | 0x3F800000)  # mantissa in [1, 2)
+    """log(q) of a positive normal float32, within 2 ulp."""
+    m, e = _split(q)
     big = m > _SQRT2
     m = m * _HALF if big else m
-    e = _F(exponent + 1 if big else exponent)
+    e = e + _ONE if big else e
     f = m - _ONE
     z = f * f
     c = _LOG

@@ -59,19 +59,22 @@ def _phi(x):
 @numba.njit(**FAST)
 def _gather(total, base, shift, z, out) -> None:
     """out [z] = the lifted block's variable nodes as its checks see them: total[base + (i + shift) % z]."""
+    head, tail = total[base + shift : base + z], total[base : base + shift]  # slices: contiguous copies
     for i in range(z - shift):
-        out[i] = total[base + shift + i]
-    for i in range(z - shift, z):
-        out[i] = total[base + shift + i - z]
+        out[i] = head[i]
+    rest = out[z - shift :]
+    for i in range(shift):
+        rest[i] = tail[i]
 
 
 @numba.njit(**FAST)
 def _scatter(values, base, shift, z, total) -> None:
     """The inverse of :func:`_gather`: total[base + (i + shift) % z] = values[i]."""
+    head, tail, rest = total[base + shift : base + z], total[base : base + shift], values[z - shift :]
     for i in range(z - shift):
-        total[base + shift + i] = values[i]
-    for i in range(z - shift, z):
-        total[base + shift + i - z] = values[i]
+        head[i] = values[i]
+    for i in range(shift):
+        tail[i] = rest[i]
 
 
 @numba.njit(**FAST)
@@ -99,21 +102,23 @@ def _layered_pass(total, c2v, layer_ptr, block_col, block_shift, z, v2c, magnitu
         first, stop = layer_ptr[layer], layer_ptr[layer + 1]
         phi_sum[:] = 0
         sign[:] = 1
-        for j in range(stop - first):
-            _gather(total, block_col[first + j] * z, block_shift[first + j], z, v2c[j])
+        for j in range(stop - first):  # 1-D views indexed from 0: no negative-index wrap, loops vectorise
+            incoming, messages, magnitudes = v2c[j], c2v[first + j], magnitude[j]
+            _gather(total, block_col[first + j] * z, block_shift[first + j], z, incoming)
             for i in range(z):
-                v = v2c[j, i] - c2v[first + j, i]
-                v2c[j, i] = v
+                v = incoming[i] - messages[i]
+                incoming[i] = v
                 m = _phi(abs(v))
-                magnitude[j, i] = m
+                magnitudes[i] = m
                 phi_sum[i] += m
                 sign[i] *= math.copysign(_ONE, v)  # +0 counts as positive, -0 as negative
         for j in range(stop - first):
+            incoming, messages, magnitudes = v2c[j], c2v[first + j], magnitude[j]
             for i in range(z):
-                out = _phi(phi_sum[i] - magnitude[j, i]) * (sign[i] * math.copysign(_ONE, v2c[j, i]))
-                c2v[first + j, i] = out
-                v2c[j, i] += out
-            _scatter(v2c[j], block_col[first + j] * z, block_shift[first + j], z, total)
+                out = _phi(phi_sum[i] - magnitudes[i]) * (sign[i] * math.copysign(_ONE, incoming[i]))
+                messages[i] = out
+                incoming[i] += out
+            _scatter(incoming, block_col[first + j] * z, block_shift[first + j], z, total)
 
 
 @numba.njit(nogil=True, **FAST)
