@@ -23,7 +23,8 @@ from pathlib import Path
 from semcom.benchmark import Report, Stats, add_timing_arguments, format_stats, measure, set_threads
 from semcom.jscc.data import default_data_root
 
-_RUN = "import sys, torch; torch.set_num_threads(int(sys.argv[1])); from semcom.cli import main; sys.exit(main(sys.argv[2:]))"
+_RUN = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from semcom.cli import main; "
+        "sys.exit(main(sys.argv[2:]))")
 
 
 def run_table4(argv: list[str], threads: int, out: Path) -> dict:

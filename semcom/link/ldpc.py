@@ -122,8 +122,8 @@ def _layered_pass(total, c2v, layer_ptr, block_col, block_shift, z, v2c, magnitu
 
 
 @numba.njit(nogil=True, **FAST)
-def _decode(first, stop, llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_col, block_shift, z, num_iter,
-            bits, iterations) -> None:
+def _decode(first, stop, llr, source, num_vns, k, k_ldpc, llr_max, filler, layer_ptr, block_col, block_shift, z,
+            num_iter, bits, iterations) -> None:
     """Rate recovery and layered BP with early stopping, codewords first..stop-1 one after another.
 
     llr [batch, n] float32 channel logits log(p1/p0); channel position j carries bit source[j] of
