@@ -1,50 +1,73 @@
-"""Wall time of ``semcom table4`` on Kodak (24 images), per scheme.
+"""Wall time of ``semcom table4`` on Kodak (24 images), per scheme, with semcom.benchmark.
 
-    OMP_WAIT_POLICY=PASSIVE nice .venv/bin/python experiments/bench_table4.py [--out DIR] [extra table4 options]
+Each run is a fresh Python process writing to a fresh output folder: nothing is resumed and no
+model or cache is left in memory by an earlier run, so a run costs what a user's run costs. The
+``--warmup`` runs (untimed) fill the disk caches a first run ever fills (the MiniLM word vectors
+under ~/.cache/semcom, compiled link kernels). For the whole run (process wall time) and for each
+scheme (model loading + items, from the run's table.json) it prints median, minimum and IQR.
+Options it does not know go to ``semcom table4``.
 
-Runs the command in a fresh output folder (so nothing is resumed) and prints the Markdown table, the
-total wall time and the wall time of each scheme (model loading + items), from table.json.
+    OMP_WAIT_POLICY=PASSIVE nice python experiments/bench_table4.py [--repeats 3] [--warmup 1]
+                                      [--threads N] [--images DIR] [--json] [table4 options, e.g. --limit 4]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import shutil
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from semcom.cli.main import main
-from semcom.semantic import default_data_dir
+from semcom.benchmark import Report, Stats, add_timing_arguments, format_stats, measure, set_threads
+from semcom.jscc.data import default_data_root
+
+_RUN = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from semcom.cli import main; "
+        "sys.exit(main(sys.argv[2:]))")
 
 
-def bench(extra: list[str]) -> int:
-    kodak = default_data_dir() / "kodak"
-    out = None
-    if "--out" in extra:
-        out = Path(extra[extra.index("--out") + 1])
-        shutil.rmtree(out, ignore_errors=True)
-    else:
-        out = Path(tempfile.mkdtemp(prefix="bench_table4_"))
-        extra = [*extra, "--out", str(out)]
-    argv = ["table4", "--images", str(kodak), "--captions", str(kodak / "captions.json"), *extra]
-    print("semcom " + " ".join(argv), flush=True)
-    start = time.perf_counter()
-    code = main(argv)
-    total = time.perf_counter() - start
-    if code:
-        return code
-    report = json.loads((out / "table.json").read_text())
-    print(f"total wall time: {total:.1f} s (24 Kodak images)")
-    for row in report["rows"]:
-        if row["item_seconds"] is None:
-            continue
-        n = row["images"]
-        print(f"  {row['scheme']:12s} {row['build_seconds'] or 0:7.1f} s loading + {row['item_seconds']:8.1f} s items "
-              f"({row['item_seconds'] / n:.2f} s per image)")
+def run_table4(argv: list[str], threads: int, out: Path) -> dict:
+    """One ``semcom table4`` run in a fresh process writing to ``out``: its table.json, with table.md."""
+    done = subprocess.run([sys.executable, "-c", _RUN, str(threads), "table4", *argv, "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"semcom table4 failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return {**json.loads((out / "table.json").read_text()), "markdown": (out / "table.md").read_text()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", default=str(default_data_root() / "kodak"), help="image folder (default Kodak)")
+    add_timing_arguments(parser, repeats=3, warmup=1)
+    args, table4_args = parser.parse_known_args(argv)
+    if "--out" in table4_args:
+        parser.error("--out is chosen per run by the benchmark")
+    set_threads(args.threads)
+    images = Path(args.images)
+    table4_argv = ["--images", str(images), *table4_args]
+    if (images / "captions.json").exists() and "--captions" not in table4_args:
+        table4_argv += ["--captions", str(images / "captions.json")]
+    report = Report("semcom table4 wall time (fresh process per run)",
+                    {"command": "semcom table4 " + " ".join(table4_argv), "repeats": args.repeats,
+                     "warmup": args.warmup}, as_json=args.json)
+    report.start()
+    tables: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench_table4_") as tmp:
+        def run() -> None:
+            tables.append(run_table4(table4_argv, args.threads, Path(tmp) / f"run{len(tables)}"))
+
+        total = measure(run, repeats=args.repeats, warmup=args.warmup)
+    timed = tables[args.warmup:]
+    report.add({"kind": "total", "seconds": total.to_dict()}, f"whole run: {format_stats(total, 1.0, 's')}")
+    for scheme in timed[-1]["wall_seconds"]:
+        stats = Stats.of([t["wall_seconds"][scheme] for t in timed])
+        report.add({"kind": "scheme", "scheme": scheme, "seconds": stats.to_dict()},
+                   f"  {scheme:14s} {format_stats(stats, 1.0, 's')} (model loading + items)")
+    report.line("\nlast run:\n" + timed[-1]["markdown"])
+    report.finish()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(bench(sys.argv[1:]))
+    sys.exit(main())

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
-from sionna.phy.fec.ldpc import LDPC5GEncoder
 from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
-from sionna.phy.mapping import Mapper
 
 from channels import Channel, make_channel
 from channels.snr import check_snr_db
 from semcom.errors import ConfigError, InputError
-from semcom.link.demapping import SquareQAMDemapper
-from semcom.link.ldpc import EarlyStoppingLDPC5GDecoder
+from semcom.link.demapping import SquareQAMDemapper, SquareQAMMapper
+from semcom.link.ldpc import CompiledLDPC5GEncoder, EarlyStoppingLDPC5GDecoder
 from semcom.link.mcs import MCS, MCS_TABLE, get_mcs, select_mcs
 
 CODES = ("ldpc", "polar", "none", "auto")
@@ -54,6 +52,8 @@ class Transmission:
     channel_uses:  complex channel uses, pilots and other channel overhead included.
     mcs:           modulation and coding scheme used; ``code``: the channel code used.
     below_threshold: link adaptation found no MCS that meets the BLER target at this SNR.
+    decoder_iterations: [num_blocks] int, belief-propagation iterations each LDPC block took
+                   (0 for polar and uncoded blocks).
     """
 
     bits: np.ndarray
@@ -67,7 +67,7 @@ class Transmission:
     code: str
     snr_db: float
     below_threshold: bool = False
-    decoder_iterations: list[int] = field(default_factory=list)
+    decoder_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def ok(self) -> bool:
@@ -92,7 +92,8 @@ class BlockBatch:
     list_crc_ok:  [num_blocks] bool, polar only: the CRC11 verdict the list decoder chose its path
                   with, before the outer CRC16 check (None for the other codes).
     coded_bits, channel_uses: what the batch cost (all CRC and padding bits are coded bits).
-    mcs, code, below_threshold: as in :class:`Transmission`; ``iterations``: LDPC iterations per chunk.
+    mcs, code, below_threshold: as in :class:`Transmission`; ``iterations``: [num_blocks] LDPC
+                  iterations per block (0 for the other codes).
     """
 
     decoded: np.ndarray
@@ -103,7 +104,7 @@ class BlockBatch:
     mcs: MCS
     code: str
     below_threshold: bool = False
-    iterations: list[int] = field(default_factory=list)
+    iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ class DigitalLink:
     def _coders(self, code: str, k: int, n: int, bps: int) -> tuple:
         key = (code, k, n, bps)
         if key not in self._blocks:
-            mapper, demapper = Mapper("qam", bps), SquareQAMDemapper(bps)
+            mapper, demapper = SquareQAMMapper(bps), SquareQAMDemapper(bps)
             if code == "polar":
                 crc = (CRCEncoder(POLAR_OUTER_CRC_POLY), CRCDecoder(CRCEncoder(POLAR_OUTER_CRC_POLY)))
                 enc = Polar5GEncoder(self.block_info_bits(k, code) - POLAR_INNER_CRC_BITS, n, channel_type="uplink")
@@ -325,7 +326,7 @@ class DigitalLink:
             else:
                 crc = (CRCEncoder(CRC_POLY), CRCDecoder(CRCEncoder(CRC_POLY)))
                 if code == "ldpc":
-                    enc = LDPC5GEncoder(k + CRC_BITS, n, num_bits_per_symbol=bps)
+                    enc = CompiledLDPC5GEncoder(k + CRC_BITS, n, num_bits_per_symbol=bps)
                     dec = EarlyStoppingLDPC5GDecoder(enc, num_iter=self.num_iter)
                 else:
                     enc = dec = None
@@ -352,12 +353,14 @@ class DigitalLink:
             decoded=torch.cat(decoded).numpy().astype(np.uint8),
             ok=torch.cat(ok).numpy().astype(bool),
             list_crc_ok=torch.cat(list_ok).numpy().astype(bool) if code == "polar" else None,
-            coded_bits=coded, channel_uses=uses, mcs=mcs, code=code, below_threshold=below, iterations=iters,
+            coded_bits=coded, channel_uses=uses, mcs=mcs, code=code, below_threshold=below,
+            iterations=np.concatenate(iters),
         )
 
     def _send_blocks(self, blocks: torch.Tensor, mcs: MCS, code: str, snr_db: float, generator):
         """blocks: [num_blocks, k] float 0/1 -> (decoded [num_blocks, k], ok [num_blocks],
-        list-decoder CRC verdict [num_blocks] (polar) or None, coded bits, channel uses, iterations)."""
+        list-decoder CRC verdict [num_blocks] (polar) or None, coded bits, channel uses,
+        LDPC iterations [num_blocks] (0 for the other codes))."""
         k = blocks.shape[1]
         info = self.block_info_bits(k, code)
         n = self.codeword_length(info, mcs, code)
@@ -374,7 +377,7 @@ class DigitalLink:
         received = self.channel(symbols, snr_db, generator=generator)
         y, no = received.unbiased()
         llr = demapper(y, no)
-        iterations, list_ok = 0, None
+        iterations, list_ok = np.zeros(blocks.shape[0], dtype=np.int64), None
         if code == "polar":
             with_crc, list_ok = dec(llr)
             list_ok = list_ok.reshape(-1).bool()
@@ -383,7 +386,7 @@ class DigitalLink:
         else:
             if code == "ldpc":
                 hard = dec(llr)
-                iterations = dec.last_max_iterations
+                iterations = dec.last_iterations.numpy()
             else:
                 hard = (llr[:, : info] > 0).float()
             decoded, ok = crc[1](hard)

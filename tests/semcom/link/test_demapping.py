@@ -2,7 +2,7 @@ import pytest
 import torch
 from sionna.phy.mapping import Demapper, Mapper
 
-from semcom.link.demapping import SquareQAMDemapper
+from semcom.link.demapping import SquareQAMDemapper, SquareQAMMapper
 
 
 @pytest.mark.parametrize("bits_per_symbol", [2, 4, 6, 8])
@@ -18,6 +18,18 @@ def test_per_dimension_demapper_equals_sionna_app_demapper(bits_per_symbol):
     assert torch.allclose(ours, reference, atol=1e-3, rtol=1e-4)
 
 
-def test_odd_constellations_are_refused():
-    with pytest.raises(ValueError, match="even"):
-        SquareQAMDemapper(3)
+@pytest.mark.parametrize("bits_per_symbol", [2, 4, 6, 8])
+def test_mapper_gives_sionnas_symbols(bits_per_symbol):
+    torch.manual_seed(bits_per_symbol)
+    bits = torch.randint(0, 2, (3, 5, 40 * bits_per_symbol)).float()
+    ours = SquareQAMMapper(bits_per_symbol)(bits)
+    assert ours.dtype == torch.complex64
+    assert torch.equal(ours, Mapper("qam", bits_per_symbol)(bits))
+
+
+def test_odd_constellations_and_partial_symbols_are_refused():
+    for cls in (SquareQAMDemapper, SquareQAMMapper):
+        with pytest.raises(ValueError, match="even"):
+            cls(3)
+    with pytest.raises(ValueError, match="do not fill"):
+        SquareQAMMapper(4)(torch.zeros(2, 6))
