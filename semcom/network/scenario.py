@@ -28,7 +28,6 @@ of user ``i`` uses the same noise seed under every policy).
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +43,7 @@ from semcom.network.control import ALLOCATION_POLICIES, UserProfile, allocate
 from semcom.network.fidelity import similarity as get_similarity
 from semcom.network.nodes import Network, Node
 from semcom.network.services import FlopModel, SemanticCommunicationService
+from semcom.options import SNR_DB
 from semcom.semantic import TextCodec, default_data_dir, load_flickr8k_captions, normalize_prompt
 
 
@@ -131,7 +131,7 @@ def parse_scenario(cfg: dict) -> Scenario:
         if not isinstance(u, dict):
             raise ConfigError(f"key 'users[{i}]' must be a table")
         name = _get(u, "name", str, f"user{i + 1}", where)
-        snr = float(_get(u, "snr_db", (int, float), where=where))
+        snr = SNR_DB.check(_get(u, "snr_db", (int, float), where=where), f"key '{where}snr_db'")
         prompt = _get(u, "prompt", str, where=where)
         channel = _get(u, "channel", str, "awgn", where)
         importance = float(_get(u, "importance", (int, float), 1.0, where))
@@ -142,8 +142,8 @@ def parse_scenario(cfg: dict) -> Scenario:
             confidence = float(np.mean(confs))
         else:
             confidence = float(_get(u, "confidence", (int, float), 1.0, where))
-        if not 0 <= confidence <= 1 or importance < 0 or not math.isfinite(snr):
-            raise ConfigError(f"key '{where}confidence' must lie in [0, 1], importance be >= 0, snr_db finite")
+        if not 0 <= confidence <= 1 or importance < 0:
+            raise ConfigError(f"key '{where}confidence' must lie in [0, 1] and importance be >= 0")
         kb_match = _get(u, "kb", str, "current", where)
         if kb_match not in ("current", "previous"):
             raise ConfigError(f"key '{where}kb' must be 'current' or 'previous', got {kb_match!r}")

@@ -109,6 +109,7 @@ def test_cli_json_three_users(tmp_path, capsys):
         ({"policies": ["equal", "fastest"]}, "policies"),
         ({"users": [{"name": "a", "prompt": "x"}]}, "users[0].snr_db"),
         ({"users": [{"name": "a", "snr_db": "high", "prompt": "x"}]}, "users[0].snr_db"),
+        ({"users": [{"name": "a", "snr_db": 1e9, "prompt": "x"}]}, "users[0].snr_db"),
         ({"users": [{"name": "a", "snr_db": 1.0, "prompt": "x", "kb": "old"}]}, "users[0].kb"),
     ],
 )
