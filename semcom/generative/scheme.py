@@ -155,6 +155,11 @@ class GenerativeScheme(Scheme):
         if prompt_mode not in PROMPT_MODES:
             raise ConfigError(f"unknown prompt mode {prompt_mode!r}; known: {', '.join(PROMPT_MODES)}")
         self.codec = get_text_codec(text_codec, corpus)
+        if self.prompt_bits is not None and self.prompt_bits <= self.codec.header_bits:
+            raise ConfigError(
+                f"prompt_bits must be above the {self.codec.name} codec's {self.codec.header_bits}-bit header "
+                f"(0: no budget), got {self.prompt_bits}"
+            )
         self.keyword_packet, self.keyword_bits = bool(keyword_packet), int(keyword_bits)
         self.side = ThumbnailSideInfo(thumb_size, side_bits, side_codec) if side_info == "thumbnail" else None
         # -- generator (falls back when its weights are missing)

@@ -7,7 +7,7 @@ import torch
 from skimage import data
 
 from semcom.cli import main
-from semcom.errors import InputError, WeightsNotFoundError
+from semcom.errors import ConfigError, InputError, WeightsNotFoundError
 from semcom.generative import (
     CAPTIONERS,
     KEYWORD_EXTRACTORS,
@@ -249,3 +249,5 @@ def test_semcom_eval_gai_prompt_budget_and_codec(tmp_path, capsys):
     assert 0.3 < cut["caption_similarity"] < 1.0
     with pytest.raises(Exception, match="prompt_bits"):
         make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=-1)
+    with pytest.raises(ConfigError, match="prompt_bits must be above the neural codec's 22-bit header"):
+        make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=22)
