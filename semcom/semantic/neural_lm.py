@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.files import atomic_path, write_text
 
 EOS_ID, UNK_ID = 0, 1
 _SPECIALS = ("</s>", "<unk>")
@@ -256,7 +257,8 @@ def resolve_prompt_lm(name_or_path: str | os.PathLike | None = None) -> Path:
 
 
 def save_prompt_lm(folder: str | os.PathLike, model: PromptLM, *, words: Sequence[str], mean: np.ndarray, axes: np.ndarray, scale: float, ngram_blob: bytes, card: dict) -> Path:
-    """Write the weights (float16), the vocabulary tables and the n-gram blob into ``folder``."""
+    """Write the weights (float16), the vocabulary tables and the n-gram blob into ``folder``, each
+    file replaced atomically (an interrupted save never leaves a truncated file)."""
     from safetensors.torch import save_file
 
     out = Path(folder)
@@ -267,12 +269,14 @@ def save_prompt_lm(folder: str | os.PathLike, model: PromptLM, *, words: Sequenc
     tensors["vocab.counts"] = model.counts.to(torch.int32).contiguous()
     tensors["vectors.mean"] = torch.from_numpy(np.asarray(mean, np.float32))
     tensors["vectors.axes"] = torch.from_numpy(np.asarray(axes, np.float32))
-    save_file(tensors, str(out / LM_WEIGHTS), metadata={"words": "\n".join(words)})
-    (out / LM_NGRAM).write_bytes(ngram_blob)
+    with atomic_path(out / LM_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"words": "\n".join(words)})
+    with atomic_path(out / LM_NGRAM) as tmp:
+        tmp.write_bytes(ngram_blob)
     card = {"format": LM_FORMAT, "version": LM_FORMAT_VERSION, "vector_scale": float(scale),
             "hidden": model.hidden_size, "dim": model.dim, "vocab_size": model.vocab_size,
             "residual_min_count": model.residual_min_count, **card}
-    (out / LM_CARD).write_text(json.dumps(card, indent=2) + "\n")
+    write_text(out / LM_CARD, json.dumps(card, indent=2) + "\n")  # last: the card names a whole model
     return out
 
 
