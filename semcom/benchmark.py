@@ -142,12 +142,11 @@ def compare(
     return Comparison(Stats.of(mine), Stats.of(theirs), Stats.of(ratios))
 
 
-def set_threads(threads: int) -> int:
+def set_threads(threads: int) -> None:
     """Use ``threads`` intra-op threads in torch (the link's compiled kernels follow torch's setting)."""
     if not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     torch.set_num_threads(threads)
-    return threads
 
 
 @dataclass(frozen=True)
