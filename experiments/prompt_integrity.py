@@ -45,7 +45,7 @@ from semcom.semantic import (
     detokenize,
     flickr8k_split,
 )
-from semcom.semantic.corruption import CORRUPTIONS, corrupt
+from semcom.semantic.corruption import CORRUPTIONS, corrupt, forged_payloads
 from semcom.semantic.text_codec import corpus_tokens, general_english_counts
 
 CODECS = ("neural", "ngram", "unigram", "unigram-english")
@@ -100,18 +100,11 @@ def receiver_trials(codec: TextCodec, encs: list, trials: int, seed: int) -> dic
 def forged_trials(codec: TextCodec, encs: list, trials: int, seed: int) -> dict:
     """Corrupted payloads (the payload itself changed) sealed with a matching check: the share
     the decoder accepts as a different prompt, and its decode times."""
-    rng = np.random.default_rng(seed)
-    hb = codec.header_bits
     wrong = done = 0
     times = []
-    for i in range(trials):
-        enc = encs[i % len(encs)]
-        _, bits = corrupt(enc.bits, rng, tag_bits=codec.version_bits)
-        payload = bits[min(bits.size, hb) :]
-        if np.array_equal(payload, enc.bits[hb:]) or payload.size + hb > codec.max_bits:
-            continue
+    for enc, sealed in forged_payloads(codec, encs, trials, np.random.default_rng(seed)):
         t0 = time.perf_counter()
-        dec = codec.decode(codec.seal(payload))
+        dec = codec.decode(sealed)
         times.append(time.perf_counter() - t0)
         done += 1
         wrong += dec.ok and dec.text != enc.text

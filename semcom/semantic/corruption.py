@@ -61,3 +61,20 @@ def _apply(sent: np.ndarray, rng: np.random.Generator, kind: str, tag_bits: int)
         out = rng.integers(0, 2, size=max(tag, int(round(n * rng.uniform(0.5, 1.5))))).astype(np.uint8)
         out[:tag] = sent[:tag]
     return out.astype(np.uint8)
+
+
+def forged_payloads(codec, sent: list, count: int, rng: np.random.Generator):
+    """Corrupted payloads sealed with a matching check, to fuzz a prompt decoder behind its check.
+
+    ``codec`` is a text codec (``header_bits``, ``version_bits``, ``max_bits``, ``seal``); ``sent``
+    its encoded prompts, used in turn. Yields ``(sent prompt, sealed bits)`` for each of ``count``
+    corruptions that changed the payload and fit the codec's limit (the others are skipped).
+    """
+    hb = codec.header_bits
+    for i in range(count):
+        enc = sent[i % len(sent)]
+        _, bits = corrupt(enc.bits, rng, tag_bits=codec.version_bits)
+        payload = bits[min(bits.size, hb) :]
+        if np.array_equal(payload, enc.bits[hb:]) or payload.size + hb > codec.max_bits:
+            continue
+        yield enc, codec.seal(payload)

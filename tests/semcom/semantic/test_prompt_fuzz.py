@@ -23,7 +23,7 @@ import pytest
 
 from semcom.errors import InputError
 from semcom.semantic import TEXT_CODECS, DecodedPrompt, EncodedPrompt, NeuralTextCodec, TextCodec, build_flickr8k_codec
-from semcom.semantic.corruption import corrupt
+from semcom.semantic.corruption import corrupt, forged_payloads
 
 from test_neural_codec import _tiny_parts
 from test_text_codec import DATA, FLICKR, KODAK, TINY_CORPUS
@@ -108,16 +108,8 @@ def test_receiver_rejects_corrupted_prompts(receiver):
 def _forged_fuzz(name: str, codec: TextCodec, encs: list[EncodedPrompt], cases: int, seed: int) -> float:
     """Decode ``cases`` corrupted payloads sealed with their own check; the share accepted as a
     different prompt (payloads the corruption left unchanged are not counted)."""
-    rng = np.random.default_rng(seed)
-    hb = codec.header_bits
     wrong = done = 0
-    for i in range(cases):
-        enc = encs[i % len(encs)]
-        _, bits = corrupt(enc.bits, rng, tag_bits=codec.version_bits)
-        payload = bits[min(bits.size, hb) :]
-        if np.array_equal(payload, enc.bits[hb:]) or payload.size + hb > codec.max_bits:
-            continue
-        bits = codec.seal(payload)
+    for enc, bits in forged_payloads(codec, encs, cases, np.random.default_rng(seed)):
         dec, seconds = _timed_decode(codec, bits)
         assert seconds < DECODE_S[name], (name, seconds)
         done += 1
