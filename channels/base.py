@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from channels.snr import check_snr_db, snr_db_to_noise_var
-from semcom.errors import InputError
+from semcore.errors import InputError
 
 
 @dataclass

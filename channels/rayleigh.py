@@ -8,7 +8,7 @@ import torch
 
 from channels.base import Channel, ChannelOutput, complex_noise
 from channels.registry import CHANNELS
-from semcom.errors import ConfigError
+from semcore.errors import ConfigError
 
 
 @CHANNELS.register("rayleigh")

@@ -1,5 +1,5 @@
 """Registry of channel models, by name."""
 
-from semcom.registry import Registry
+from semcore.registry import Registry
 
 CHANNELS: Registry = Registry("channel")

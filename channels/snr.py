@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from semcom.errors import InputError
+from semcore.errors import InputError
 
 
 def check_snr_db(snr_db: float | torch.Tensor) -> None:

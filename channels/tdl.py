@@ -17,7 +17,7 @@ import torch
 
 from channels.base import Channel, ChannelOutput, complex_noise
 from channels.registry import CHANNELS
-from semcom.errors import ConfigError
+from semcore.errors import ConfigError
 
 _TDL_MODELS = ("A", "B", "C", "D", "E")
 _INTERPOLATIONS = ("nn", "lin", "lin_time_avg")

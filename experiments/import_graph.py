@@ -4,10 +4,10 @@ Every ``import`` / ``from ... import`` of a first-party module counts, at module
 function (a lazy import is still a dependency). Prints:
 
 * modules and import edges in all;
-* edges between top-level folders (``channels``, ``knowledge_base``, ``semcom.<sub-package>``);
+* edges between top-level folders (``semcore``, ``channels``, ``knowledge_base``, ``semcom.<sub-package>``);
 * import cycles between modules (strongly connected components with more than one module);
-* the arrows the layout forbids: ``channels``/``knowledge_base`` -> ``semcom``, and the prompt
-  codec (``semcom.semantic``) -> ``semcom.generative``.
+* the arrows the layout forbids: ``semcore`` -> any other package, ``channels``/``knowledge_base``
+  -> ``semcom``, and the prompt codec (``semcom.semantic``) -> ``semcom.generative``.
 
 Run: ``python experiments/import_graph.py [--json]``; exit code 1 when a forbidden arrow or a cycle exists.
 """
@@ -22,9 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("semcom", "channels", "knowledge_base")
+PACKAGES = ("semcore", "semcom", "channels", "knowledge_base")
 #: (importer prefix, imported prefix) pairs that must not occur.
-FORBIDDEN = (("channels", "semcom"), ("knowledge_base", "semcom"), ("semcom.semantic", "semcom.generative"))
+FORBIDDEN = (("semcore", "semcom"), ("semcore", "channels"), ("semcore", "knowledge_base"),
+             ("channels", "semcom"), ("knowledge_base", "semcom"), ("semcom.semantic", "semcom.generative"))
 
 
 def module_name(path: Path) -> str:

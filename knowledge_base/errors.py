@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semcom.errors import SemcomError
+from semcore.errors import SemcomError
 
 #: Why a receiver refuses an update, in the order the checks run.
 REJECTION_REASONS: tuple[str, ...] = (

@@ -1,25 +1,3 @@
-"""Typed errors with messages a user can act on."""
+"""Typed errors with messages a user can act on (defined in :mod:`semcore.errors`)."""
 
-
-class SemcomError(Exception):
-    """Base class of every error semcom raises on purpose."""
-
-
-class ConfigError(SemcomError, ValueError):
-    """An invalid setting: unknown name, out-of-range parameter, malformed config."""
-
-
-class InputError(SemcomError, ValueError):
-    """Invalid data handed to a stage: wrong dtype or shape, empty or oversized payload, bad image."""
-
-
-class WeightsNotFoundError(SemcomError, FileNotFoundError):
-    """Model weights that are needed are not available locally."""
-
-
-class CodecError(SemcomError, ValueError):
-    """A codec bitstream that cannot be decoded: corrupted, truncated, or not of the expected shape."""
-
-
-class UnsafeFileError(InputError):
-    """A file that could only be loaded by running code it contains (a pickle of arbitrary objects)."""
+from semcore.errors import CodecError, ConfigError, InputError, SemcomError, UnsafeFileError, WeightsNotFoundError  # noqa: F401

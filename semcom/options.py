@@ -7,7 +7,7 @@ line that names the option (argparse adds the flag's name) and what it accepts::
     >>> SEED.check(-1, "seed")
     Traceback (most recent call last):
     ...
-    semcom.errors.ConfigError: seed must be an integer from 0 to 4294967295, got -1
+    semcore.errors.ConfigError: seed must be an integer from 0 to 4294967295, got -1
     >>> SNR_LIST.arg()("0,2.5")
     [0.0, 2.5]
 """

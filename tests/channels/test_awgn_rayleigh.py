@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from channels import AWGNChannel, RayleighBlockFading, make_channel
-from semcom.errors import ConfigError, InputError
+from semcore.errors import ConfigError, InputError
 
 
 def unit_symbols(batch=4, n=20000, seed=0):

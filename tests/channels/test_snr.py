@@ -10,7 +10,7 @@ from channels.snr import (
     snr_db_to_ebno_db,
     snr_db_to_noise_var,
 )
-from semcom.errors import InputError
+from semcore.errors import InputError
 
 
 def test_noise_variance_is_inverse_snr():

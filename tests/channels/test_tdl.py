@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from channels import CHANNELS, TDLOFDMChannel, make_channel
-from semcom.errors import ConfigError, InputError
+from semcore.errors import ConfigError, InputError
 
 
 def qpsk(batch: int, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ from knowledge_base import (
     short_id,
     version_id_of,
 )
-from semcom.errors import SemcomError
+from semcore.errors import SemcomError
 
 
 def _fill(kb: KnowledgeBase, order: list[int]) -> None:
