@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from semcom.benchmark import measure
+from semcom.cli.prompt_lm import held_out_probabilities
 from semcom.semantic import (
     TEXT_CODECS,
     TextCodec,
@@ -33,7 +34,6 @@ from semcom.semantic import (
     load_neural_codec,
     normalize_prompt,
 )
-from semcom.semantic.cli import held_out_probabilities
 from semcom.semantic.text_codec import corpus_tokens, detokenize, general_english_counts, tokenize
 
 

@@ -16,7 +16,7 @@ PY=${PY:-.venv/bin/python}
 export OMP_WAIT_POLICY=PASSIVE
 CK=semcom/jscc/checkpoints
 ST=/tmp/jscc_state
-train() { nice -n 19 "$PY" -m semcom.jscc.cli train jscc --data "$D/bsds500/train" --val "$D/bsds500/val" "$@"; }
+train() { nice -n 19 "$PY" -m semcom.cli train jscc --data "$D/bsds500/train" --val "$D/bsds500/val" "$@"; }
 
 awgn16() {
   # from scratch: 128 px crops, batch 8; last 25% of the time on 256 px crops (batch 2)

@@ -4,7 +4,9 @@
 - :mod:`knowledge_base.update`: signed, compressed updates and their checked application.
 - :mod:`knowledge_base.keys`: Ed25519 and HMAC key files.
 - :mod:`knowledge_base.sync`: when to send updates to whom, over an abstract transport.
-- :mod:`knowledge_base.cli`: the ``semcom kb`` commands.
+- :mod:`knowledge_base.transport`: a sync transport over the simulated digital link.
+
+Its command line is ``semcom kb`` (:mod:`semcom.cli.kb`).
 """
 
 from knowledge_base.errors import REJECTION_REASONS, KnowledgeBaseError, UpdateRejected

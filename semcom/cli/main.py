@@ -6,11 +6,8 @@ import argparse
 import sys
 
 import semcom
-from knowledge_base.cli import add_kb_commands
-from semcom.cli import demo, evaluate, link, network, run, table4
+from semcom.cli import demo, evaluate, jscc, kb, link, network, prompt_lm, run, table4
 from semcom.errors import SemcomError
-from semcom.jscc import cli as jscc_cli
-from semcom.semantic import cli as semantic_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,9 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc_cli, semantic_cli, table4, run):
+    for module in (demo, link, evaluate, network, jscc, prompt_lm, table4, run, kb):
         module.add_commands(subparsers)
-    add_kb_commands(subparsers)
     return parser
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from semcom.cli.jscc import add_commands
 from semcom.errors import ConfigError, InputError, UnsafeFileError, WeightsNotFoundError
 from semcom.jscc import (
     JSCCConfig,
@@ -21,7 +22,6 @@ from semcom.jscc import (
     read_card,
     save_checkpoint,
 )
-from semcom.jscc.cli import add_commands
 from semcom.jscc.train import TrainOptions, load_training_state, train
 from semcom.link.analog import AnalogLink
 

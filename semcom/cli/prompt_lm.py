@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from semcom.jscc.cli import _train_group
+from semcom.cli.train import train_commands
 from semcom.options import SEED, Integer, Real
 
 _NGRAM_SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -30,7 +30,7 @@ def add_commands(subparsers) -> None:
     """Add ``train prompt-lm`` to the ``semcom`` command's sub-parsers."""
     from semcom.semantic.text_codec import default_data_dir
 
-    parser = _train_group(subparsers).add_parser(
+    parser = train_commands(subparsers).add_parser(
         "prompt-lm",
         help="train the prompt codec's LSTM word model (Flickr8k captions)",
         description=__doc__,

@@ -9,12 +9,13 @@ import zlib
 import pytest
 
 from knowledge_base import CODEBOOK, VOCABULARY, KnowledgeBase, KnowledgeBaseError, make_update
-from knowledge_base.cli import DEFAULT_DB, add_kb_commands, main
+from semcom.cli.kb import DEFAULT_DB, add_commands
+from semcom.cli.main import main
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="semcom")
-    add_kb_commands(parser.add_subparsers(dest="command"))
+    add_commands(parser.add_subparsers(dest="command"))
     return parser.parse_args(argv)
 
 

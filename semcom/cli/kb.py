@@ -18,7 +18,6 @@ import dataclasses
 import datetime
 import json
 import os
-import sys
 from typing import Any
 
 from knowledge_base.errors import KnowledgeBaseError
@@ -31,7 +30,7 @@ KEY_ENV = "SEMCOM_KB_KEY"
 _EXPORT_SEQUENCE = "export_sequence"
 
 
-def add_kb_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``kb init|show|diff|keygen|export|import|reset-sequence`` to an argparse sub-parsers object."""
     kb = subparsers.add_parser("kb", help="manage the shared knowledge base", description=__doc__)
     kb.set_defaults(run=lambda args: (kb.print_help(), 0)[1])
@@ -257,16 +256,3 @@ def _reset_sequence(args: argparse.Namespace) -> int:
         entry = kb.reset_sequence(args.value, args.reason)
     print(f"replay counter of {args.db} set from {entry.old} to {entry.new} by {entry.user}; audit entry recorded")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``kb`` commands on their own (``python -m knowledge_base.cli kb show``)."""
-    from semcom.cli.main import dispatch
-
-    parser = argparse.ArgumentParser(prog="semcom")
-    add_kb_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    return dispatch(parser, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

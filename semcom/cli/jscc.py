@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 
+from semcom.cli.train import train_commands
 from semcom.errors import ConfigError
 from semcom.jscc.data import default_data_root
 from semcom.jscc.model import parse_cbr
@@ -36,26 +37,9 @@ def _option(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
-def _subparsers_of(parser: argparse.ArgumentParser, dest: str):
-    for action in parser._actions:  # argparse offers no public accessor
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=dest, metavar="WHAT")
-
-
-def _train_group(subparsers) -> argparse._SubParsersAction:
-    """The sub-commands of ``train`` (created here, or shared with other packages' trainers)."""
-    if "train" in subparsers.choices:
-        train = subparsers.choices["train"]
-    else:
-        train = subparsers.add_parser("train", help="train a learned model", description="Train a learned model.")
-        train.set_defaults(run=lambda args: (train.print_help(), 0)[1])
-    return _subparsers_of(train, "train_what")
-
-
 def add_commands(subparsers) -> None:
     """Add ``train jscc`` to the ``semcom`` command's sub-parsers."""
-    parser = _train_group(subparsers).add_parser(
+    parser = train_commands(subparsers).add_parser(
         "jscc",
         help="train an SNR-adaptive deep JSCC image model",
         description="Train an SNR-adaptive deep JSCC image model (see semcom.jscc.train).",
@@ -165,19 +149,3 @@ def run_train(args: argparse.Namespace) -> int:
     if summary["signal"] is not None:
         raise KeyboardInterrupt
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: ``python -m semcom.jscc.cli train jscc ...`` (same flags as ``semcom train jscc``).
-
-    It builds its own small parser, so long training runs do not depend on the rest of the CLI.
-    """
-    from semcom.cli.main import dispatch
-
-    parser = argparse.ArgumentParser(prog="semcom", description="semcom: JSCC training commands")
-    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    return dispatch(parser, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
