@@ -297,6 +297,23 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return image
 
 
+def centre_crop(image: np.ndarray | torch.Tensor, size: int) -> np.ndarray | torch.Tensor:
+    """The central (at most) ``size`` x ``size`` part of a numpy [H, W, C] image (a contiguous copy)
+    or of a torch [..., H, W] tensor (a view)."""
+    is_tensor = isinstance(image, torch.Tensor)
+    h, w = image.shape[-2:] if is_tensor else image.shape[:2]
+    ch, cw = min(h, size), min(w, size)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    if is_tensor:
+        return image[..., top : top + ch, left : left + cw]
+    return np.ascontiguousarray(image[top : top + ch, left : left + cw])
+
+
+def fallback_image(shape: tuple[int, ...]) -> np.ndarray:
+    """The receiver's defined output when nothing decodable arrived: mid-grey of the known size."""
+    return np.full(shape, 128, dtype=np.uint8)
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95) -> Path:
     """Write an [H, W, 3] uint8 image; the format follows the file name ending.
 

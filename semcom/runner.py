@@ -66,7 +66,7 @@ from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
 from semcom.files import append_line, exclusive, output_folder, write_text
-from semcom.images import default_images, list_images, load_image
+from semcom.images import centre_crop, default_images, list_images, load_image
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
 from semcom.schemes import SCHEMES, Scheme, SchemeResult
@@ -342,14 +342,6 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- images
-
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """The central (at most) size x size part of an [H, W, 3] image."""
-    h, w = image.shape[:2]
-    ch, cw = min(h, size), min(w, size)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
 
 
 def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:

@@ -30,6 +30,7 @@ import torch
 from semcom.errors import ConfigError, InputError
 from semcom.generative.side_info import resize
 from semcom.generative.weights import FALLBACK, REAL, TEST_DOUBLE, load_pretrained
+from semcom.images import fallback_image
 from semcom.registry import Registry
 
 GENERATORS: Registry = Registry("generator")
@@ -261,4 +262,4 @@ class FallbackGenerator(ImageGenerator):
         shape = _check_shape(shape)
         if init_image is not None:
             return resize(np.asarray(init_image, dtype=np.uint8), shape)
-        return np.full((*shape, 3), 128, dtype=np.uint8)
+        return fallback_image((*shape, 3))

@@ -54,14 +54,6 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
-def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Central ``size`` x ``size`` crop (the whole side where the image is smaller)."""
-    _, h, w = image.shape
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return image[:, top : top + ch, left : left + cw]
-
-
 class CropSampler:
     """Random square crops with random horizontal flips from in-memory uint8 images."""
 

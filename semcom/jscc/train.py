@@ -52,7 +52,8 @@ import torch.nn.functional as F
 from semcom.errors import ConfigError, InputError, UnsafeFileError
 from semcom.files import atomic_path
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
-from semcom.jscc.data import CropSampler, center_crop, load_images, to_float
+from semcom.images import centre_crop
+from semcom.jscc.data import CropSampler, load_images, to_float
 from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters, psnr
 
 STATE_FILE = "state.pt"
@@ -303,7 +304,7 @@ def train(opts: TrainOptions) -> dict:
     train_images = load_images(opts.data, opts.max_train_images)
     val_images = []
     if opts.val:
-        val_images = [center_crop(im, opts.val_crop) for im in load_images(opts.val, opts.val_images)]
+        val_images = [centre_crop(im, opts.val_crop) for im in load_images(opts.val, opts.val_images)]
     sampler_gen = torch.Generator().manual_seed(opts.seed)
     noise_gen = torch.Generator().manual_seed(opts.seed + 1)
     sampler = CropSampler(train_images, sampler_gen)

@@ -51,8 +51,3 @@ class Scheme(ABC):
 
 
 SCHEMES: Registry = Registry("scheme")
-
-
-def fallback_image(shape: tuple[int, ...]) -> np.ndarray:
-    """The receiver's defined output when nothing decodable arrived: mid-grey of the known size."""
-    return np.full(shape, 128, dtype=np.uint8)

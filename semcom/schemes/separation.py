@@ -10,10 +10,10 @@ import torch
 
 from channels import Channel
 from semcom.errors import CodecError, ConfigError
-from semcom.images import check_image
+from semcom.images import check_image, fallback_image
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS
-from semcom.schemes.base import SCHEMES, Scheme, SchemeResult, fallback_image
+from semcom.schemes.base import SCHEMES, Scheme, SchemeResult
 from semcom.source.bound import separation_bound
 from semcom.source.codecs import get_codec
 from semcom.source.rate_control import fit_to_budget

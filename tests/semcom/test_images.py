@@ -10,7 +10,9 @@ from semcom.errors import InputError
 from semcom.images import (
     DEFAULT_IMAGE_NAMES,
     as_tensor,
+    centre_crop,
     default_images,
+    fallback_image,
     from_tensor,
     list_images,
     load_image,
@@ -237,3 +239,19 @@ def test_modern_formats_load(tmp_path, suffix):
     out = load_image(path)
     assert out.shape == img.shape
     assert np.abs(out.astype(int) - img).mean() < 4
+
+
+def test_centre_crop_of_arrays_and_tensors():
+    image = np.arange(6 * 9 * 3, dtype=np.uint8).reshape(6, 9, 3)
+    crop = centre_crop(image[:, ::-1], 4)
+    assert crop.shape == (4, 4, 3) and crop.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(crop, image[1:5, ::-1][:, 2:6])
+    tensor = torch.from_numpy(image).permute(2, 0, 1)
+    assert torch.equal(centre_crop(tensor, 4), tensor[:, 1:5, 2:6])
+    assert centre_crop(tensor[None], 100).shape == (1, 3, 6, 9)  # a side shorter than size stays whole
+    assert centre_crop(image, 100).shape == image.shape
+
+
+def test_fallback_image_is_mid_grey():
+    grey = fallback_image((5, 7, 3))
+    assert grey.shape == (5, 7, 3) and grey.dtype == np.uint8 and np.all(grey == 128)
