@@ -22,13 +22,13 @@ import os
 import sys
 import time
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from semcom.errors import SemcomError
 from semcom.images import default_images, list_images, load_image
+from semcom.options import CBR
 from semcom.source.bound import DEFAULT_BOUND_CODECS, channel_capacity, separation_bound
 from semcom.source.codecs import CODECS, available_codecs
 from semcom.source.rate_control import fit_to_budget
@@ -53,20 +53,13 @@ def _images(folder: str | None, limit: int | None) -> tuple[str, list[tuple[str,
     return folder, [(p.name, load_image(p)) for p in files]
 
 
-def _fraction(text: str) -> float:
-    try:
-        return float(Fraction(text))
-    except (ValueError, ZeroDivisionError) as err:
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", default=None, help="image folder (default: BSDS500 val)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N images (sorted by name)")
     parser.add_argument("--codecs", nargs="+", default=None, help=f"codecs (default: all available of {', '.join(CODECS.names())})")
     parser.add_argument("--bpp", nargs="+", type=float, default=[0.1, 0.2, 0.4, 0.6, 1.0], help="rates in bits per pixel")
-    parser.add_argument("--cbr", type=_fraction, default=1 / 16, help="channel bandwidth ratio for the bound (default 1/16)")
+    parser.add_argument("--cbr", type=CBR.arg(), default="1/16", help="channel bandwidth ratio for the bound (default 1/16)")
     parser.add_argument("--snr", nargs="+", type=float, default=[1, 4, 7, 10, 13], help="SNRs (dB) for the bound")
     parser.add_argument("--channel", choices=("awgn", "rayleigh"), default="awgn", help="capacity used for the bound")
     parser.add_argument("--no-rd", action="store_true", help="skip the per-codec RD table")
@@ -113,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             out["codecs"][name]["rd"] = rd
 
     if not args.no_bound:
-        print(f"\nSeparation bound, CBR {Fraction(args.cbr).limit_denominator(1000)}, {args.channel} capacity, codecs {', '.join(codecs)}")
+        print(f"\nSeparation bound, CBR {CBR.fraction(args.cbr, '--cbr')}, {args.channel} capacity, codecs {', '.join(codecs)}")
         print(f"{'SNR dB':>7s} {'C b/use':>8s} {'bpp':>7s} {'PSNR':>7s} {'SSIM':>7s}  wins")
         for snr in args.snr:
             results = [separation_bound(image, args.cbr, snr, codecs=codecs, channel=args.channel) for _, image in images]

@@ -146,28 +146,43 @@ class Real(Setting):
 
 @dataclass(frozen=True)
 class Ratio(Setting):
-    """A ratio in (0, 1], written as a fraction ('1/16') or a number ('0.0625')."""
+    """A ratio in (0, 1], written as a fraction ('1/16') or a number ('0.0625').
+
+    :meth:`check` and :meth:`arg` give it as a float, :meth:`fraction` as an exact Fraction.
+    """
 
     @property
     def accepted(self) -> str:
         return "a fraction in (0, 1] such as 1/16 or 0.0625"
 
     @staticmethod
-    def _in_range(value: Fraction) -> float | None:
-        return float(value) if 0 < value <= 1 else None
+    def _written(value: Any) -> Fraction | None:
+        """The fraction that a text or a number writes exactly, or None."""
+        if isinstance(value, str):
+            try:
+                return Fraction(value.strip())
+            except (ValueError, ZeroDivisionError):
+                return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not math.isfinite(value):
+            return None
+        return Fraction(value)
 
     def _from_value(self, value: Any) -> float | None:
-        if isinstance(value, str):
-            return self._from_text(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None
-        return self._in_range(Fraction(value))
+        ratio = self._written(value)
+        return float(ratio) if ratio is not None and 0 < ratio <= 1 else None
 
     def _from_text(self, text: str) -> float | None:
-        try:
-            return self._in_range(Fraction(text.strip()))
-        except (ValueError, ZeroDivisionError):
-            return None
+        return self._from_value(text)
+
+    def fraction(self, value: Any, name: str) -> Fraction:
+        """``value`` as an exact Fraction; a number becomes the nearest fraction with a denominator
+        up to 10000 (1 / 48 as a float is Fraction(1, 48)). ConfigError naming ``name`` otherwise."""
+        ratio = self._written(value)
+        if ratio is not None and not isinstance(value, str):
+            ratio = ratio.limit_denominator(10_000)
+        if ratio is None or not 0 < ratio <= 1:
+            raise ConfigError(f"{name} must be {self.accepted}, got {value!r}")
+        return ratio
 
 
 @dataclass(frozen=True)

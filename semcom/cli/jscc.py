@@ -10,20 +10,12 @@ import sys
 from semcom.cli.train import train_commands
 from semcom.errors import ConfigError
 from semcom.jscc.data import default_data_root
-from semcom.jscc.model import parse_cbr
-from semcom.options import SEED, SNR_DB, Integer, Listed, Real
+from semcom.options import CBR, SEED, SNR_DB, Integer, Listed, Real
 
 POSITIVE = Integer(1, None)
 COUNT = Integer(0, None)
 SHARE = Real(0.0, 1.0)
 SNR_RANGE = Listed(SNR_DB, length=2)
-
-
-def _fraction(text: str) -> str:
-    try:
-        return str(parse_cbr(text))
-    except ConfigError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -50,7 +42,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument(
         "--val", default=str(root / "bsds500" / "val"), help="folder of validation images ('' for none)"
     )
-    parser.add_argument("--cbr", type=_fraction, default="1/16", help="channel bandwidth ratio, e.g. 1/16 or 0.0625")
+    parser.add_argument("--cbr", type=CBR.arg(), default="1/16", help="channel bandwidth ratio, e.g. 1/16 or 0.0625")
     parser.add_argument("--channel", default="awgn", help="channel model: awgn, rayleigh, ...")
     parser.add_argument(
         "--channel-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
@@ -104,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
         data=args.data,
         val=args.val or None,
         out=args.out,
-        cbr=args.cbr,
+        cbr=str(CBR.fraction(args.cbr, "--cbr")),
         channel=args.channel,
         channel_options=dict(args.channel_option),
         widths=args.widths or JSCCConfig.widths,

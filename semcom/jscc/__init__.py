@@ -22,7 +22,6 @@ from semcom.jscc.model import (
     JSCCOutput,
     bottleneck_channels,
     count_parameters,
-    parse_cbr,
     psnr,
 )
 
@@ -37,7 +36,6 @@ __all__ = [
     "checkpoint_names",
     "count_parameters",
     "load_checkpoint",
-    "parse_cbr",
     "psnr",
     "read_card",
     "resolve_checkpoint",

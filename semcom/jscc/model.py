@@ -44,6 +44,7 @@ from torch import nn
 
 from semcom.errors import ConfigError, InputError
 from semcom.link.analog import AnalogLink, complex_to_real, real_to_complex
+from semcom.options import CBR
 
 #: Total downsampling factor of the encoder in each spatial dimension (4 stride-2 stages).
 STRIDE = 16
@@ -53,25 +54,9 @@ PATCH_SOURCE_SYMBOLS = STRIDE * STRIDE * 3  # 768
 SNR_SCALE_DB = 20.0
 
 
-def parse_cbr(cbr: str | float | Fraction) -> Fraction:
-    """'1/16', 0.0625 or Fraction(1, 16) -> Fraction; ConfigError if not a valid ratio."""
-    try:
-        if isinstance(cbr, str):
-            value = Fraction(cbr.strip())
-        elif isinstance(cbr, (int, float, Fraction)) and not isinstance(cbr, bool):
-            value = Fraction(cbr).limit_denominator(10_000)
-        else:
-            raise TypeError
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise ConfigError(f"CBR must be a fraction such as '1/16' or a number, got {cbr!r}") from None
-    if not 0 < value <= 1:
-        raise ConfigError(f"CBR must be in (0, 1], got {value}")
-    return value
-
-
 def bottleneck_channels(cbr: str | float | Fraction) -> int:
     """Real bottleneck channels C for a CBR: C / 2 complex symbols per 768 source symbols."""
-    value = parse_cbr(cbr)
+    value = CBR.fraction(cbr, "CBR")
     c = value * 2 * PATCH_SOURCE_SYMBOLS
     if c.denominator != 1 or c.numerator % 2:
         raise ConfigError(
@@ -126,7 +111,7 @@ class JSCCConfig:
             raise ConfigError(f"widths must be 4 channel counts >= 4, got {self.widths}")
         if len(self.blocks) != 4 or any(b < 0 for b in self.blocks):
             raise ConfigError(f"blocks must be 4 non-negative counts, got {self.blocks}")
-        self.cbr = str(parse_cbr(self.cbr))
+        self.cbr = str(CBR.fraction(self.cbr, "cbr"))
         bottleneck_channels(self.cbr)  # validates
         if not isinstance(self.channel, str) or not self.channel:
             raise ConfigError(f"channel must be a channel name, got {self.channel!r}")

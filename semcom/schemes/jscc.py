@@ -10,8 +10,8 @@ import torch
 from semcom.errors import ConfigError
 from semcom.images import as_tensor, check_image, from_tensor
 from semcom.jscc.checkpoint import load_checkpoint
-from semcom.jscc.model import parse_cbr
 from semcom.link.analog import AnalogLink
+from semcom.options import CBR
 from semcom.schemes.base import SCHEMES, Scheme, SchemeResult
 from semcom.source.bound import channel_capacity
 
@@ -39,7 +39,7 @@ class JSCCScheme(Scheme):
         self.channel = channel
         link = AnalogLink(channel, seed=seed, **channel_options)
         self.model = load_checkpoint(model, link=link, seed=seed)
-        model_cbr = float(parse_cbr(self.model.config.cbr))
+        model_cbr = CBR.check(self.model.config.cbr, "cbr")
         if cbr is not None and abs(cbr - model_cbr) > 1e-9:
             raise ConfigError(f"model {model!r} is trained for CBR {model_cbr:.5f}, not {cbr:.5f}; pick a model "
                               f"trained for that CBR")

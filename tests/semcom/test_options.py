@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 
 import pytest
 
@@ -61,6 +62,20 @@ def test_flag_text_refused_with_the_range(setting, text):
     with pytest.raises(argparse.ArgumentTypeError) as info:
         setting.arg()(text)
     assert str(info.value) == f"must be {setting.accepted}, got {text!r}"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1/48", Fraction(1, 48)), (" 0.0625 ", Fraction(1, 16)), (1 / 48, Fraction(1, 48)), (Fraction(3, 7), Fraction(3, 7)),
+    (1, Fraction(1)),
+])
+def test_ratio_as_an_exact_fraction(value, expected):
+    assert CBR.fraction(value, "cbr") == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "1/0", "3/2", 0, 1e-6, float("nan"), True, None])
+def test_ratio_fraction_refused(value):
+    with pytest.raises(ConfigError, match=r"^cbr must be a fraction in \(0, 1\]"):
+        CBR.fraction(value, "cbr")
 
 
 def test_argparse_names_the_flag(capsys):
