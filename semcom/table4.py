@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from semcom.errors import ConfigError
-from semcom.files import atomic_path, exclusive, output_folder, write_text
+from semcom.files import atomic_path, exclusive, jsonable, output_folder, write_text
 from semcom.provenance import provenance
-from semcom.runner import DEFAULT_CAPTIONS, RunResult, _jsonable, run_experiment, validate_config
+from semcom.runner import DEFAULT_CAPTIONS, RunResult, run_experiment, validate_config
 
 PUBLISHED_LABEL = "published (white paper Table 4, 300 images 1024x1024)"
 PUBLISHED_IMAGES = 300
@@ -105,7 +105,7 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
 
 
 def config_digest(config: dict) -> str:
-    return hashlib.sha256(json.dumps(_jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
@@ -219,7 +219,7 @@ def write_report(result: RunResult, config: dict, out: str | os.PathLike, second
               "wall_seconds": {r["scheme"]: round(_wall(r), 3) for r in rows if r["item_seconds"] is not None},
               "total_seconds": None if seconds is None else round(seconds, 3),
               "computed_items": result.computed, "resumed_items": result.skipped}
-    write_text(out / "table.json", json.dumps(_jsonable(report), indent=1) + "\n")
+    write_text(out / "table.json", json.dumps(jsonable(report), indent=1) + "\n")
     plot(rows, out)
     report["markdown"] = text
     return report
