@@ -6,6 +6,7 @@
   ``os.replace`` it, so an interrupted write leaves the old file or none, never half of one.
 * :func:`append_line` appends one complete line in a single write and syncs it to disk.
 * :func:`exclusive` locks a folder for one run; a second run on it is refused at once.
+* :func:`jsonable` turns NumPy values, tuples and paths into plain JSON types for result files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from semcom.errors import ConfigError
@@ -148,3 +150,18 @@ def exclusive(folder: str | os.PathLike, option: str) -> Iterator[Path]:
         yield folder
     finally:
         lock.release()
+
+
+def jsonable(value):
+    """``value`` with NumPy scalars and arrays, tuples and paths turned into plain JSON types (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -65,18 +65,19 @@ from tqdm import tqdm
 from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
-from semcom.files import append_line, exclusive, output_folder, write_text
+from semcom.files import append_line, exclusive, jsonable, output_folder, write_text
 from semcom.images import centre_crop, default_images, list_images, load_image
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
-from semcom.schemes import SCHEMES, Scheme, SchemeResult
+from semcom.schemes import SCHEMES, BuildContext, Scheme, SchemeResult
 
 DEFAULT_CAPTIONS = Path(__file__).resolve().parent / "data" / "default_captions.json"
-JSCC_CHECKPOINTS = Path(__file__).resolve().parent / "jscc" / "checkpoints"
 
 _TOP_KEYS = {"name", "description", "seed", "snr_db", "plugins", "images", "channel", "scheme", "schemes"}
 _IMAGE_KEYS = {"folder", "limit", "crop"}
 _SCHEME_RESERVED = {"name", "label", "stages"}
+#: scheme metrics summarised for records written before records listed their metric names (resumed folders).
+_METRICS_BEFORE_NAMES = ("semantic_similarity", "caption_similarity", "prompt_exact", "prompt_bits")
 
 
 def _stage_registries() -> dict[str, Any]:
@@ -279,16 +280,16 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
     if not isinstance(label, str) or not label or "|" in label:
         raise ConfigError(f"{source}: {where}.label must be a non-empty string without '|', got {label!r}")
     options = {k: v for k, v in entry.items() if k not in _SCHEME_RESERVED}
-    params = inspect.signature(factory).parameters
+    params = scheme_parameters(factory)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key in ("seed", "channel"):
+    for key in ("seed", "channel", "context"):
         if key in options:
             raise ConfigError(f"{source}: {where}.{key}: set {key} at the top level of the config ({key} = ...)")
     if not takes_any:
         bad = sorted(k for k in options if k not in params)
         if bad:
             raise ConfigError(f"{source}: {where}: scheme {name!r} has no option {bad[0]!r}; options: "
-                              f"{', '.join(p for p in params if p not in ('seed', 'channel'))}")
+                              f"{', '.join(p for p in params if p not in ('seed', 'channel', 'context'))}")
     options = _check_options(options, where, source)
     registries = _stage_registries()
     for key, value in list(options.items()):
@@ -345,10 +346,12 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
 
 
 def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:
-    """(name, image) pairs of a resolved ``images`` spec (folder / embedded, limit, crop)."""
+    """(name, image) pairs of a resolved ``images`` spec (folder / embedded / one image file, limit, crop)."""
     folder, limit, crop = spec.get("folder", "embedded"), spec.get("limit"), spec.get("crop")
     if folder == "embedded":
         images = default_images()
+    elif Path(folder).is_file():
+        images = [(Path(folder).name, load_image(folder))]
     else:
         paths = list_images(folder)  # InputError for a missing / empty folder
         images = [(path.name, load_image(path)) for path in (paths[:limit] if limit else paths)]
@@ -358,30 +361,22 @@ def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:
     return images
 
 
-def _write_caption_images(images: list[tuple[str, np.ndarray]], folder: Path, captions: dict) -> Path:
-    """Write the arrays actually sent as lossless PNG, named as the captions file names them, so that the
-    reference captioner (which matches pixels against files) recognises cropped or embedded images."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, image in images:
-        key = name if name in captions else f"{name}.png"
-        Image.fromarray(image).save(folder / key, format="PNG")  # PNG bytes whatever the name ends with
-    return folder
-
-
 # ---------------------------------------------------------------------------------------- the run
 
 
 @dataclass
 class RunResult:
-    out: Path
+    """out: the results folder (None: nothing written); records: one per scheme x image x SNR; summary: one
+    row per scheme x SNR; described: label -> :meth:`Scheme.describe` of the schemes built in this run."""
+
+    out: Path | None
     records: list[dict]
     summary: list[dict]
     computed: int = 0
     skipped: int = 0
     build_seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: dict[str, float] = field(default_factory=dict)
+    described: dict[str, dict] = field(default_factory=dict)
 
 
 def item_key(label: str, image: str, snr_db: float) -> str:
@@ -419,97 +414,65 @@ def read_results(path: Path) -> list[dict]:
     return records
 
 
-def model_label(scheme: Scheme, result: SchemeResult) -> str:
-    """What produced a row: real weights, shipped checkpoint, test double, fallback, or no learned model."""
-    d = result.details
-    name = getattr(scheme, "name", "")
-    if name == "separation":
-        return f"no learned model: {d.get('codec', '?')} codec + 5G LDPC"
-    if name == "bound":
-        return f"limit: best codec at capacity ({d.get('codec') or 'none fits'})"
-    if name == "jscc":
-        model = str(d.get("model", getattr(scheme, "model_name", "?")))
-        kind = "shipped checkpoint" if (JSCC_CHECKPOINTS / model).is_dir() else "checkpoint"
-        return f"{kind} {model}"
-    if name == "gai" and isinstance(d.get("models"), dict):
-        m = d["models"]
-        return f"captioner: {m.get('captioner')}; generator: {m.get('generator')}"
-    described = scheme.describe()
-    return str(described.get("model") or described.get("generator") or name)
+def scheme_parameters(factory) -> dict[str, inspect.Parameter]:
+    """The options a registered scheme takes: those of its ``from_config`` when it has its own, else its call's."""
+    build = getattr(factory, "from_config", None)
+    if build is not None and getattr(build, "__func__", None) is not Scheme.from_config.__func__:
+        return dict(inspect.signature(build).parameters)
+    return dict(inspect.signature(factory).parameters)
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def build_scheme(entry: dict, config: dict, images: list[tuple[str, np.ndarray]], out: Path) -> Scheme:
+def build_scheme(entry: dict, config: dict, context: BuildContext) -> Scheme:
     """The scheme of a resolved config entry, its stages built from their registries."""
     registries = _stage_registries()
     factory = SCHEMES.get(entry["name"])
-    params = inspect.signature(factory).parameters
+    params = scheme_parameters(factory)
     options = dict(entry["options"])
     for kind, spec in entry["stages"].items():
         registry, param = registries[kind]
         stage_options = {k: v for k, v in spec.items() if k != "name"}
         if kind == "captioner" and spec["name"] == "reference":
-            stage_options = _reference_images(stage_options, config, images, out)
+            stage_options = context.reference_captions(stage_options)
         options[param] = registry.create(spec["name"], **stage_options)
-    if (entry["name"] == "gai" and "captioner" not in entry["stages"] and options.get("captions")
-            and options.get("captioner", "reference") == "reference"):
-        from semcom.generative.captioner import CAPTIONERS
-
-        ref = _reference_images({"captions": options.pop("captions")}, config, images, out)
-        options["captioner"] = CAPTIONERS.create("reference", **ref)
     channel = dict(config["channel"])
     options["channel"] = channel.pop("name")
     options.update(channel)
     if "seed" in params:
         options["seed"] = config["seed"]
-    return SCHEMES.create(entry["name"], **options)
-
-
-def _reference_images(stage_options: dict, config: dict, images, out: Path) -> dict:
-    """Point the reference captioner at files holding exactly the pixels sent (embedded or cropped images)."""
-    if "images" in stage_options or not stage_options.get("captions"):
-        return stage_options
-    spec = config["images"]
-    if spec["folder"] != "embedded" and not spec.get("crop"):
-        return {**stage_options, "images": spec["folder"]}
+    if "context" in params:
+        options["context"] = context
+    build = getattr(factory, "from_config", factory)
     try:
-        entries = json.loads(Path(stage_options["captions"]).read_text(encoding="utf-8")).get("images", {})
-    except (OSError, ValueError, AttributeError):
-        return stage_options  # the captioner reports the bad file itself
-    folder = _write_caption_images(images, out / "images_sent", entries)
-    return {**stage_options, "images": str(folder)}
+        return build(**options)
+    except TypeError as err:
+        raise ConfigError(f"bad options for scheme {entry['name']!r}: {err}") from err
 
 
-def run_experiment(config: dict, out: str | os.PathLike, progress: bool = True,
+def run_experiment(config: dict, out: str | os.PathLike | None, progress: bool = True,
                    option: str = "results folder") -> RunResult:
-    """Run (or resume) a resolved config into ``out``; returns every record of the config and the summary.
+    """Run (or resume) a resolved config; returns every record of the config and the summary.
 
-    ``out`` is created and locked first (ConfigError naming ``option`` at once if it cannot be written or
-    another run holds it); the images are loaded and every scheme with items left is built before
-    config.json, meta.json or any result is written.
+    With a results folder ``out``, it is created and locked first (ConfigError naming ``option`` at once if it
+    cannot be written or another run holds it); the images are loaded and every scheme with items left is built
+    before config.json, meta.json or any result is written, and each record is appended as it finishes. With
+    ``out=None`` nothing is written (``semcom eval`` without ``--out``).
     """
+    if out is None:
+        return _run(config, None, progress)
     out = output_folder(out, option)
     with exclusive(out, option):
-        return _run_locked(config, out, progress)
+        return _run(config, out, progress)
 
 
-def _run_locked(config: dict, out: Path, progress: bool) -> RunResult:
-    resolved = _jsonable(config)
-    config_file = out / "config.json"
-    if config_file.exists():
+def build_context(config: dict, images: list[tuple[str, np.ndarray]], out: Path | None) -> BuildContext:
+    spec = config["images"]
+    return BuildContext(images, spec.get("folder", "embedded"), bool(spec.get("crop")), out)
+
+
+def _run(config: dict, out: Path | None, progress: bool) -> RunResult:
+    resolved = jsonable(config)
+    config_file = out / "config.json" if out is not None else None
+    if config_file is not None and config_file.exists():
         try:
             previous = json.loads(config_file.read_text(encoding="utf-8"))
         except ValueError:
@@ -518,21 +481,24 @@ def _run_locked(config: dict, out: Path, progress: bool) -> RunResult:
             raise ConfigError(f"{out} holds the results of a different experiment (its config.json differs); "
                               f"pass another output folder (--out) or remove that one")
     images = load_images(config["images"])  # a missing or empty folder fails before anything is written
-    results_file = out / "results.jsonl"
-    done = {r["key"]: r for r in read_results(results_file)}
+    results_file = out / "results.jsonl" if out is not None else None
+    done = {r["key"]: r for r in read_results(results_file)} if results_file is not None else {}
     snrs = config["snr_db"]
     todo = {entry["label"]: [(i, name, image, snr) for snr in snrs for i, (name, image) in enumerate(images)
                              if item_key(entry["label"], name, snr) not in done]
             for entry in config["schemes"]}
+    context = build_context(config, images, out)
     schemes, build_seconds = {}, {}
     for entry in config["schemes"]:
         if todo[entry["label"]]:  # nothing left: the scheme (and its models) is not even built
             start = time.perf_counter()
-            schemes[entry["label"]] = build_scheme(entry, config, images, out)
+            schemes[entry["label"]] = build_scheme(entry, config, context)
             build_seconds[entry["label"]] = round(time.perf_counter() - start, 3)
-    if not config_file.exists():
-        write_text(config_file, json.dumps(resolved, indent=1) + "\n")
-    write_text(out / "meta.json", json.dumps(_jsonable(provenance(config["seed"])), indent=1) + "\n")
+    described = {label: jsonable(scheme.describe()) for label, scheme in schemes.items()}
+    if out is not None:
+        if not config_file.exists():
+            write_text(config_file, json.dumps(resolved, indent=1) + "\n")
+        write_text(out / "meta.json", json.dumps(jsonable(provenance(config["seed"])), indent=1) + "\n")
 
     total = len(config["schemes"]) * len(images) * len(snrs)
     bar = tqdm(total=total, desc=config["name"], disable=not progress, file=sys.stderr)
@@ -548,8 +514,9 @@ def _run_locked(config: dict, out: Path, progress: bool) -> RunResult:
         start = time.perf_counter()
         scheme = schemes.pop(label)  # released once its items are done
         for index, name, image, snr in todo[label]:
-            record = run_item(scheme, entry, config["seed"], index, name, image, snr)
-            append_line(results_file, json.dumps(_jsonable(record)))
+            record, _ = run_item(scheme, entry, config["seed"], index, name, image, snr)
+            if results_file is not None:
+                append_line(results_file, json.dumps(jsonable(record)))
             done[record["key"]] = record
             computed += 1
             bar.update(1)
@@ -558,26 +525,28 @@ def _run_locked(config: dict, out: Path, progress: bool) -> RunResult:
     keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
     records = [done[k] for k in keys]
     summary = summarise(records, config, build_seconds)
-    write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=1) + "\n")
-    return RunResult(out, records, summary, computed, skipped, build_seconds, wall_seconds)
+    if out is not None:
+        write_text(out / "summary.json", json.dumps(jsonable(summary), indent=1) + "\n")
+    return RunResult(out, records, summary, computed, skipped, build_seconds, wall_seconds, described)
 
 
 def run_item(scheme: Scheme, entry: dict, seed: int, index: int, name: str, image: np.ndarray,
-             snr: float) -> dict:
-    """The result record of one image at one SNR (noise seeded by the seed and the image's index)."""
+             snr: float) -> tuple[dict, SchemeResult]:
+    """The result record of one image at one SNR (noise seeded by the seed and the image's index), and the result."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
     t0 = time.perf_counter()
     result = scheme.transmit(image, snr, generator=gen)
     transmit_seconds = time.perf_counter() - t0
     quality = item_quality(image, result)
     seconds = time.perf_counter() - t0  # transmission and quality metrics
-    return {"key": item_key(entry["label"], name, snr), "scheme": entry["label"], "scheme_name": entry["name"],
-            "image": name, "snr_db": snr, **quality, **result.metrics,
-            "bits": result.bits, "coded_bits": result.coded_bits,
-            "channel_uses": result.channel_uses, "failed": result.failed,
-            "seconds": round(seconds, 3), "transmit_seconds": round(transmit_seconds, 3),
-            "model": model_label(scheme, result),
-            "details": result.details}
+    record = {"key": item_key(entry["label"], name, snr), "scheme": entry["label"], "scheme_name": entry["name"],
+              "image": name, "snr_db": snr, **quality, **result.metrics,
+              "bits": result.bits, "coded_bits": result.coded_bits,
+              "channel_uses": result.channel_uses, "failed": result.failed,
+              "seconds": round(seconds, 3), "transmit_seconds": round(transmit_seconds, 3),
+              "model": scheme.model_label(result), "fallback": scheme.card().fallback,
+              "metric_names": sorted(result.metrics), "details": result.details}
+    return record, result
 
 
 def item_quality(reference: np.ndarray, result: SchemeResult) -> dict:
@@ -588,7 +557,7 @@ def item_quality(reference: np.ndarray, result: SchemeResult) -> dict:
 
 
 def summarise(records: list[dict], config: dict, build_seconds: dict | None = None) -> list[dict]:
-    """One row per scheme x SNR: totals and means over the images."""
+    """One row per scheme x SNR: totals and means over the images, and the mean of each scheme metric."""
     build_seconds = build_seconds or {}
     rows = []
     for entry in config["schemes"]:
@@ -601,6 +570,7 @@ def summarise(records: list[dict], config: dict, build_seconds: dict | None = No
             row = {"scheme": label, "scheme_name": entry["name"], "snr_db": snr, "images": n,
                    "bits_total": int(sum(r["bits"] for r in group)),
                    "bits_per_image": float(np.mean([r["bits"] for r in group])),
+                   "bpp": float(np.mean([r["bpp"] for r in group])),
                    "channel_uses_total": int(sum(r["channel_uses"] for r in group)),
                    "channel_uses_per_image": float(np.mean([r["channel_uses"] for r in group])),
                    "psnr": float(np.mean([r["psnr"] for r in group])),
@@ -608,12 +578,14 @@ def summarise(records: list[dict], config: dict, build_seconds: dict | None = No
                    "ms_ssim": float(np.mean([r["ms_ssim"] for r in group])),
                    "failures": int(sum(bool(r["failed"]) for r in group)),
                    "model": "; ".join(sorted({str(r.get("model", "")) for r in group})),
+                   "fallback": any(r.get("fallback", False) for r in group),
                    "item_seconds": round(float(sum(r["seconds"] for r in group)), 3),
                    # loading counted once per scheme, on its first SNR row
                    "build_seconds": build_seconds.get(label) if snr == config["snr_db"][0] else None}
             if all("capacity_bits" in r for r in group):
                 row["capacity_bits_total"] = float(sum(r["capacity_bits"] for r in group))
-            for key in ("semantic_similarity", "caption_similarity", "prompt_exact", "prompt_bits"):
+            names = sorted({key for r in group for key in r.get("metric_names", _METRICS_BEFORE_NAMES)})
+            for key in names:
                 values = [r[key] for r in group if r.get(key) is not None]
                 if values:
                     row[key] = float(np.mean(values))

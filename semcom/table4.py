@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from semcom.errors import ConfigError
-from semcom.files import atomic_path, exclusive, output_folder, write_text
+from semcom.files import atomic_path, exclusive, jsonable, output_folder, write_text
 from semcom.provenance import provenance
-from semcom.runner import DEFAULT_CAPTIONS, RunResult, _jsonable, run_experiment, validate_config
+from semcom.runner import DEFAULT_CAPTIONS, RunResult, load_plugins, run_experiment, scheme_parameters, validate_config
+from semcom.schemes import SCHEMES
 
 PUBLISHED_LABEL = "published (white paper Table 4, 300 images 1024x1024)"
 PUBLISHED_IMAGES = 300
@@ -48,20 +49,25 @@ SCHEME_ROWS = {"traditional": "separation", "semantic": "jscc", "generative": "g
 _ALIASES = {**{v: k for k, v in SCHEME_ROWS.items()}, **{k: k for k in SCHEME_ROWS}}
 
 
-def parse_schemes(text: str | list[str] | None) -> list[str]:
-    """'traditional,gai' -> ['traditional', 'generative'] (row names, in Table 4 order)."""
+def parse_schemes(text: str | list[str] | None) -> list[tuple[str, str]]:
+    """'traditional,gai,my-scheme' -> [(row label, scheme name), ...]: Table 4 rows in Table 4 order (by row or
+    scheme name), then any other registered scheme (a plugin's) under its own name."""
     if text is None:
-        return list(SCHEME_ROWS)
+        return list(SCHEME_ROWS.items())
     parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
     if not parts:
         raise ConfigError("--schemes is empty")
-    rows = []
+    rows, others = [], []
     for part in parts:
-        if part not in _ALIASES:
+        if part in _ALIASES:
+            rows.append(_ALIASES[part])
+        elif part in SCHEMES:
+            others.append(part)
+        else:
             raise ConfigError(f"unknown Table 4 scheme {part!r}; known: {', '.join(SCHEME_ROWS)} "
-                              f"(or {', '.join(SCHEME_ROWS.values())})")
-        rows.append(_ALIASES[part])
-    return [r for r in SCHEME_ROWS if r in rows]
+                              f"(or {', '.join(SCHEME_ROWS.values())}), or a registered scheme: "
+                              f"{', '.join(SCHEMES.names())}")
+    return [(r, SCHEME_ROWS[r]) for r in SCHEME_ROWS if r in rows] + [(o, o) for o in dict.fromkeys(others)]
 
 
 def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, images: str | None = None,
@@ -70,10 +76,9 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
                   generator_model: str | None = None, codec: str = "heif", jscc_model: str = "jscc-awgn-cbr1-16",
                   plugins=()) -> dict:
     """The resolved experiment config of a Table 4 run."""
-    rows = parse_schemes(schemes)
+    load_plugins(list(plugins))  # they may register the schemes named in ``schemes``
     entries = []
-    for row in rows:
-        name = SCHEME_ROWS[row]
+    for row, name in parse_schemes(schemes):
         entry: dict[str, Any] = {"name": name, "label": row}
         if name == "separation":
             entry.update(codec=codec, cbr=cbr)
@@ -95,6 +100,8 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
                 entry["generator"] = generator
             if generator_model is not None:
                 entry["generator_model"] = generator_model
+        elif "cbr" in scheme_parameters(SCHEMES.get(name)):
+            entry.update(cbr=cbr)  # another registered scheme gets the shared CBR when it takes one
         entries.append(entry)
     raw = {"name": "table4", "seed": seed, "snr_db": list(snr_db), "channel": {"name": channel},
            "images": {"folder": str(Path(images).expanduser().resolve()) if images else "embedded",
@@ -105,7 +112,7 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
 
 
 def config_digest(config: dict) -> str:
-    return hashlib.sha256(json.dumps(_jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(jsonable(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
@@ -142,7 +149,7 @@ def table_rows(summary: list[dict]) -> list[dict]:
     """The report's rows: ours, then the published ones (labelled), as flat dicts (also the CSV)."""
     rows = []
     for s in summary:
-        analog = s["scheme_name"] == "jscc"
+        analog = s.get("capacity_bits_total") is not None  # analog symbols: bits only at capacity
         rows.append({
             "source": "measured (this run)", "scheme": s["scheme"], "scheme_name": s["scheme_name"],
             "snr_db": s["snr_db"], "images": s["images"],
@@ -219,7 +226,7 @@ def write_report(result: RunResult, config: dict, out: str | os.PathLike, second
               "wall_seconds": {r["scheme"]: round(_wall(r), 3) for r in rows if r["item_seconds"] is not None},
               "total_seconds": None if seconds is None else round(seconds, 3),
               "computed_items": result.computed, "resumed_items": result.skipped}
-    write_text(out / "table.json", json.dumps(_jsonable(report), indent=1) + "\n")
+    write_text(out / "table.json", json.dumps(jsonable(report), indent=1) + "\n")
     plot(rows, out)
     report["markdown"] = text
     return report

@@ -1,4 +1,5 @@
-"""``semcom transmit`` (one image) and ``semcom eval`` (a folder, several SNRs), shared by every scheme."""
+"""``semcom transmit`` (one image) and ``semcom eval`` (a folder, several SNRs): a one-scheme config run by the
+experiment engine (:mod:`semcom.runner`), like ``semcom run`` and ``semcom table4``."""
 
 from __future__ import annotations
 
@@ -9,18 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
 from channels import CHANNELS
-from semcom import metrics
 from semcom.errors import ConfigError
-from semcom.files import atomic_path, output_file
-from semcom.images import IMAGE_EXTENSIONS, default_images, list_images, load_image, save_image
+from semcom.files import atomic_path, jsonable, output_file
+from semcom.images import IMAGE_EXTENSIONS, save_image
 from semcom.options import ARQ, CBR, LIMIT, MCS_INDEX, SCHEME_OPTIONS, SEED, SNR_DB, SNR_LIST
 from semcom.provenance import provenance
-from semcom.schemes import SCHEMES, Scheme, SchemeResult
+from semcom.schemes import SCHEMES
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +32,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--images", default=None, help="image folder (default: the embedded scikit-image photos)")
     evaluate.add_argument("--limit", type=LIMIT.arg(), default=None, help="use the first N images")
     evaluate.add_argument("--snr-db", type=SNR_LIST.arg(), default=[1.0, 4.0, 7.0, 10.0, 13.0])
+    evaluate.add_argument("--out", default=None,
+                          help="results folder: every item is kept there as it finishes, and the same command "
+                               "resumes an interrupted evaluation (default: nothing written)")
     _scheme_options(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -53,6 +52,8 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     gai = parser.add_argument_group("generative scheme (gai)")
     for flag, text in _GAI_OPTIONS:
         gai.add_argument(flag, type=SCHEME_OPTIONS[flag[2:].replace("-", "_")].arg(), default=None, help=text)
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (or a .py file) that registers its own stages; repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -78,131 +79,81 @@ _GAI_OPTIONS = (
 )
 
 
-def build_scheme(args: argparse.Namespace) -> Scheme:
-    """The scheme named by ``--scheme`` with the options it accepts among those given."""
-    factory = SCHEMES.get(args.scheme)
-    given = {"cbr": args.cbr, "channel": args.channel, "seed": args.seed, "codec": args.codec, "mcs": args.mcs,
-             "arq": args.arq, "model": args.model}
+def scheme_config(args: argparse.Namespace, images: str, limit: int | None, snrs: list[float]) -> dict:
+    """The resolved experiment config of ``semcom eval`` / ``semcom transmit`` (one scheme, the flags given)."""
+    from semcom.runner import load_plugins, scheme_parameters, validate_config
+
+    load_plugins(args.plugin)
+    accepted = scheme_parameters(SCHEMES.get(args.scheme))
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    given = {"cbr": args.cbr, "codec": args.codec, "mcs": args.mcs, "arq": args.arq, "model": args.model}
     for flag, _ in _GAI_OPTIONS:
         key = flag[2:].replace("-", "_")
         given[key] = getattr(args, key, None)
-    accepted = inspect.signature(factory).parameters
-    options = {k: v for k, v in given.items() if v is not None and k in accepted}
-    unused = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None and k not in accepted and k not in ("seed", "channel", "cbr")]
-    if unused:
+    given = {k: v for k, v in given.items() if v is not None}
+    unused = [f"--{k.replace('_', '-')}" for k in given if k not in accepted and k != "cbr"]
+    if unused and not takes_any:
         raise ConfigError(f"scheme {args.scheme!r} does not take {', '.join(unused)}")
-    return SCHEMES.create(args.scheme, **options)
-
-
-def image_quality(reference: np.ndarray, result: SchemeResult) -> dict:
-    rec = result.reconstruction
-    return {"psnr": metrics.psnr(reference, rec), "ssim": metrics.ssim(reference, rec),
-            "ms_ssim": metrics.ms_ssim(reference, rec), "bpp": metrics.bits_per_pixel(result.bits, reference)}
+    options = {k: v for k, v in given.items() if k in accepted or (takes_any and k != "cbr")}
+    raw = {"name": args.scheme, "seed": args.seed, "snr_db": snrs, "channel": {"name": args.channel},
+           "images": {"folder": images, **({"limit": limit} if limit is not None else {})},
+           "scheme": {"name": args.scheme, **options}}
+    return validate_config(raw, base=Path.cwd(), plugins=args.plugin, source=f"semcom {args.command}")
 
 
 def run_transmit(args: argparse.Namespace) -> int:
+    from semcom.runner import build_context, build_scheme, load_images, run_item
+
     out = output_file(args.out, "--out", IMAGE_EXTENSIONS) if args.out else None
-    image = load_image(args.image)
-    scheme = build_scheme(args)
-    start = time.perf_counter()
-    result = scheme.transmit(image, args.snr_db, generator=torch.Generator().manual_seed(args.seed))
-    record = {"image": str(args.image), "snr_db": args.snr_db, **image_quality(image, result), "bits": result.bits,
-              "coded_bits": result.coded_bits, "channel_uses": result.channel_uses, "failed": result.failed,
-              "details": result.details, "seconds": round(time.perf_counter() - start, 3)}
+    config = scheme_config(args, str(Path(args.image).expanduser()), None, [args.snr_db])
+    ((name, image),) = load_images(config["images"])
+    entry = config["schemes"][0]
+    scheme = build_scheme(entry, config, build_context(config, [(name, image)], None))
+    record, result = run_item(scheme, entry, config["seed"], 0, name, image, args.snr_db)
+    record["image"] = str(args.image)
     if out is not None:
         with atomic_path(out) as tmp:
             save_image(tmp, result.reconstruction)
         record["out"] = str(out)
     if args.json:
-        json.dump({"result": _jsonable(record), "config": scheme.describe(), "meta": provenance(args.seed)},
-                  sys.stdout, indent=1)
-        print()
-    else:
-        status = "FAILED (fallback image)" if result.failed else "ok"
-        print(f"{args.scheme} {args.image} at {args.snr_db} dB: {status}")
-        print(f"  PSNR {record['psnr']:.2f} dB  SSIM {record['ssim']:.4f}  MS-SSIM {record['ms_ssim']:.4f}")
-        print(f"  bits {result.bits} ({record['bpp']:.4f} bpp), coded bits {result.coded_bits}, "
-              f"channel uses {result.channel_uses}")
-        for key, value in result.details.items():
-            print(f"  {key}: {value}")
-        if out is not None:
-            print(f"  saved {record['out']}")
-    return 0
-
-
-def load_image_set(folder: str | None, limit: int | None) -> list[tuple[str, np.ndarray]]:
-    """(name, image) pairs from ``folder``, or the embedded default photographs."""
-    if limit is not None:
-        LIMIT.check(limit, "--limit")
-    if folder is None:
-        images = default_images()
-        return images[:limit] if limit else images
-    paths = list_images(folder)
-    paths = paths[:limit] if limit else paths
-    return [(p.name, load_image(p)) for p in paths]
-
-
-def evaluate(scheme: Scheme, images: list[tuple[str, np.ndarray]], snrs: list[float], seed: int = 0,
-             progress: bool = True) -> tuple[list[dict], list[dict]]:
-    """Per-image records and one summary record per SNR (means over images)."""
-    records, summary = [], []
-    bar = tqdm(total=len(images) * len(snrs), desc=scheme.name, disable=not progress, file=sys.stderr)
-    for snr in snrs:
-        rows, metric_keys = [], set()
-        for index, (name, image) in enumerate(images):
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
-            start = time.perf_counter()
-            result = scheme.transmit(image, snr, generator=gen)
-            row = {"image": name, "snr_db": snr, **image_quality(image, result), **result.metrics, "bits": result.bits,
-                   "coded_bits": result.coded_bits, "channel_uses": result.channel_uses, "failed": result.failed,
-                   "seconds": round(time.perf_counter() - start, 3), "details": result.details}
-            metric_keys |= result.metrics.keys()
-            rows.append(row)
-            bar.update(1)
-            bar.set_postfix(snr=snr, psnr=f"{np.mean([r['psnr'] for r in rows]):.2f}")
-        records.extend(rows)
-        summary.append({
-            "snr_db": snr, "psnr": _mean(rows, "psnr"), "ssim": _mean(rows, "ssim"), "ms_ssim": _mean(rows, "ms_ssim"),
-            "bits": _mean(rows, "bits"), "bpp": _mean(rows, "bpp"), "channel_uses": _mean(rows, "channel_uses"),
-            **{key: _mean([r for r in rows if key in r], key) for key in sorted(metric_keys)},
-            "failures": sum(r["failed"] for r in rows), "images": len(rows),
-        })
-    bar.close()
-    return records, summary
-
-
-def _mean(rows: list[dict], key: str) -> float:
-    return float(np.mean([r[key] for r in rows]))
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    scheme = build_scheme(args)
-    images = load_image_set(args.images, args.limit)
-    start = time.perf_counter()
-    records, summary = evaluate(scheme, images, args.snr_db, seed=args.seed, progress=not args.json)
-    seconds = round(time.perf_counter() - start, 1)
-    config = {**scheme.describe(), "images": args.images or "embedded", "num_images": len(images),
-              "snr_db": args.snr_db}
-    if args.json:
-        json.dump(_jsonable({"summary": summary, "images": records, "config": config, "seconds": seconds,
+        json.dump(jsonable({"result": record, "scheme": scheme.describe(), "config": config,
                              "meta": provenance(args.seed)}), sys.stdout, indent=1)
         print()
         return 0
-    print(f"{args.scheme}: {json.dumps(scheme.describe())} on {len(images)} images ({seconds} s)")
-    print(f"{'SNR dB':>6} {'PSNR':>7} {'SSIM':>7} {'MS-SSIM':>8} {'bits':>10} {'bpp':>7} {'uses':>9} {'failures':>8}")
-    for s in summary:
-        print(f"{s['snr_db']:6.1f} {s['psnr']:7.2f} {s['ssim']:7.4f} {s['ms_ssim']:8.4f} {s['bits']:10.0f} "
-              f"{s['bpp']:7.4f} {s['channel_uses']:9.0f} {s['failures']:5d}/{s['images']}")
+    status = "FAILED (fallback image)" if result.failed else "ok"
+    print(f"{args.scheme} {args.image} at {args.snr_db} dB: {status}")
+    print(f"  PSNR {record['psnr']:.2f} dB  SSIM {record['ssim']:.4f}  MS-SSIM {record['ms_ssim']:.4f}")
+    print(f"  bits {result.bits} ({record['bpp']:.4f} bpp), coded bits {result.coded_bits}, "
+          f"channel uses {result.channel_uses}")
+    print(f"  model: {record['model']}")
+    for key, value in result.details.items():
+        print(f"  {key}: {value}")
+    if out is not None:
+        print(f"  saved {record['out']}")
     return 0
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
+def run_eval(args: argparse.Namespace) -> int:
+    from semcom.runner import run_experiment
+
+    config = scheme_config(args, args.images or "embedded", args.limit, args.snr_db)
+    start = time.perf_counter()
+    result = run_experiment(config, args.out, progress=not args.json, option="--out")
+    seconds = round(time.perf_counter() - start, 1)
+    described = result.described.get(args.scheme, {})
+    if args.json:
+        json.dump(jsonable({"summary": result.summary, "images": result.records, "scheme": described,
+                             "config": config, "seconds": seconds, "meta": provenance(args.seed)}),
+                  sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{args.scheme}: {json.dumps(jsonable(described))} on {result.summary[0]['images']} images ({seconds} s)")
+    print(f"{'SNR dB':>6} {'PSNR':>7} {'SSIM':>7} {'MS-SSIM':>8} {'bits':>10} {'bpp':>7} {'uses':>9} {'failures':>8}")
+    for row in result.summary:
+        print(f"{row['snr_db']:6.1f} {row['psnr']:7.2f} {row['ssim']:7.4f} {row['ms_ssim']:8.4f} "
+              f"{row['bits_per_image']:10.0f} {row['bpp']:7.4f} {row['channel_uses_per_image']:9.0f} "
+              f"{row['failures']:5d}/{row['images']}")
+    print(f"model: {result.summary[0]['model']}")
+    if result.out is not None:
+        print(f"results in {result.out}")
+    return 0

@@ -8,7 +8,8 @@ Stages, each found by name in its registry and swappable:
 * :mod:`~semcom.generative.side_info`: :class:`ThumbnailSideInfo`;
 * :mod:`~semcom.generative.generator`: :data:`GENERATORS` (``stable-diffusion``, ``tiny-stable-diffusion``, ``fallback``);
 * :mod:`~semcom.generative.semantic_metrics`: exact match, WER, MiniLM similarity, keyword recall, CLIP score;
-* :mod:`~semcom.generative.scheme`: the end-to-end scheme ``gai`` (:class:`GenerativeScheme`).
+
+The end-to-end scheme ``gai`` that joins these stages is :mod:`semcom.schemes.gai`.
 
 Heavy libraries (transformers, diffusers, sentence-transformers, yake, keybert) load on first use.
 """
@@ -23,7 +24,6 @@ from semcom.generative.generator import (
 )
 from semcom.generative.keywords import KEYWORD_EXTRACTORS, Keyword, KeywordExtractor
 from semcom.generative.prompt import Prompt, build_prompt
-from semcom.generative.scheme import GenerativeScheme, get_text_codec
 from semcom.generative.semantic_metrics import (
     clip_score,
     keyword_recall,
@@ -36,7 +36,6 @@ from semcom.generative.side_info import SideInfo, ThumbnailSideInfo
 __all__ = [
     "CAPTIONERS", "Caption", "Captioner", "ReferenceCaptioner", "VitGpt2Captioner", "tiny_vit_gpt2",
     "GENERATORS", "FallbackGenerator", "ImageGenerator", "StableDiffusionGenerator", "tiny_stable_diffusion",
-    "KEYWORD_EXTRACTORS", "Keyword", "KeywordExtractor", "Prompt", "build_prompt", "GenerativeScheme",
-    "get_text_codec", "clip_score", "keyword_recall", "prompt_exact", "semantic_similarity", "word_error_rate",
+    "KEYWORD_EXTRACTORS", "Keyword", "KeywordExtractor", "Prompt", "build_prompt", "clip_score", "keyword_recall", "prompt_exact", "semantic_similarity", "word_error_rate",
     "SideInfo", "ThumbnailSideInfo",
 ]

@@ -33,13 +33,12 @@ from semcom.network.services import (
     ServiceReport,
     SinusoidEstimator,
     TemperatureSensor,
-    decode_prompt,
+    Delivered,
 )
 
 __all__ = [
     "Charge", "SimClock", "ALLOCATION_POLICIES", "Action", "Allocation", "ControlPlane", "Demand", "UserProfile",
     "allocate", "build_menu", "equal_share", "objective", "optimise", "SIMILARITIES", "minilm_similarity",
     "token_f1", "NODE_KINDS", "Link", "Network", "Node", "SERVICES", "DataSensingService", "FlopModel",
-    "SemanticCommunicationService", "Service", "ServiceReport", "SinusoidEstimator", "TemperatureSensor",
-    "decode_prompt",
+    "SemanticCommunicationService", "Service", "ServiceReport", "SinusoidEstimator", "TemperatureSensor", "Delivered",
 ]

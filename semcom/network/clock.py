@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from semcom.link.arq import LinkCost
 from semcom.errors import ConfigError, InputError
 from semcom.network.nodes import Link, Node
 
@@ -85,6 +86,17 @@ class SimClock:
             raise InputError(f"channel uses must be a non-negative integer, got {channel_uses!r}")
         dt = Fraction(channel_uses) / exact(link.bandwidth_hz) + exact(link.latency_s)
         self.ledger.append(Charge("transmission", link.name, channel_uses, self._now, dt))
+        self._now += dt
+        return dt
+
+    def charge_link(self, link: Link, cost: LinkCost) -> Fraction:
+        """Charge the transmissions of ``cost`` on ``link``: ``channel_uses / bandwidth + transmissions x latency``
+        (each transmission waits for the link's latency, as :meth:`charge_transmission` charges one)."""
+        uses, count = cost.channel_uses, cost.transmissions
+        if isinstance(uses, bool) or not isinstance(uses, int) or uses < 0 or not isinstance(count, int) or count < 0:
+            raise InputError(f"a link cost needs non-negative integer channel uses and transmissions, got {cost!r}")
+        dt = Fraction(uses) / exact(link.bandwidth_hz) + count * exact(link.latency_s)
+        self.ledger.append(Charge("transmission", link.name, uses, self._now, dt))
         self._now += dt
         return dt
 

@@ -10,20 +10,27 @@ Config keys (types checked; a bad one raises ConfigError naming it)::
     latency_s = 0.001
     fallback = "a photo"     # what a receiver generates from when no prompt arrives
     similarity = "lexical"   # or "minilm"
+    captioner = "reference"  # any registered captioner (e.g. tiny-vit-gpt2 with plugins = ["semcom.testing"])
+    captions = "data:kodak/captions.json"  # the reference captioner's captions (default: the images' folder's)
     [kb]
     corpus = ["...", ...]    # KB captions; or source = "flickr8k" (the shared Flickr8k captions)
     previous_lines = 300     # the previous KB version is built from the first N lines
     current_lines = 2000     # the current one from the first M > N lines
     [[users]]
-    name = "u1"; snr_db = 4.0; prompt = "a dog runs on the grass"
+    name = "u1"; snr_db = 4.0; image = "data:kodak/kodim01.png"   # or a path (relative: from the TOML's folder)
     channel = "awgn"         # optional
-    confidences = [0.9, ...] # optional token confidences in [0, 1]; or confidence = 0.8
+    confidences = [0.9, ...] # the caption's confidence where the captioner gives none (the reference
+                             # captioner): stated token confidences in [0, 1], or confidence = 0.8
     importance = 1.0         # optional
     kb = "current"           # or "previous": the KB version the user's receiver holds
 
-Every policy allocates the same budget on the same scenario; then each user's prompt is sent
-``trials`` times with its allocated MCS and copies, over the digital link (seeded: trial ``t``
-of user ``i`` uses the same noise seed under every policy).
+Each user's image goes through the ``gai`` scheme's halves (:mod:`semcom.schemes.gai`): the edge node
+captions it and codes the whole caption with the KB version the policy picks, the user's device decodes
+with the versions it holds. The caption's confidence comes from the captioner (mean token probability
+of ViT-GPT2), or, for the reference captioner, from the user's stated values. Every policy allocates the
+same budget on the same scenario; then each user's image is sent ``trials`` times with its allocated MCS
+and copies over the digital link (seeded: trial ``t`` of user ``i`` uses the same noise seed under every
+policy).
 """
 
 from __future__ import annotations
@@ -38,12 +45,18 @@ import numpy as np
 import torch
 
 from semcom.errors import ConfigError
+from semcom.generative.captioner import CAPTIONERS
+from semcom.generative.generator import FallbackGenerator
+from semcom.generative.keywords import KEYWORD_EXTRACTORS
+from semcom.images import load_image
 from semcom.network.clock import SimClock
 from semcom.network.control import ALLOCATION_POLICIES, UserProfile, allocate
 from semcom.network.fidelity import similarity as get_similarity
 from semcom.network.nodes import Network, Node
 from semcom.network.services import FlopModel, SemanticCommunicationService
 from semcom.options import SNR_DB
+from semcom.runner import load_plugins
+from semcom.schemes.gai import GenerativeReceiver, GenerativeTransmitter, PromptBuilder
 from semcom.semantic import TextCodec, default_data_dir, load_flickr8k_captions, normalize_prompt
 
 
@@ -65,7 +78,7 @@ def _get(cfg: dict, key: str, types, default=..., where: str = ""):
 class UserConfig:
     name: str
     snr_db: float
-    prompt: str
+    image: str
     channel: str
     importance: float
     confidence: float
@@ -86,10 +99,19 @@ class Scenario:
     previous_lines: int
     current_lines: int
     users: list[UserConfig]
+    captioner: str = "reference"
+    captions: str | None = None
 
 
-def parse_scenario(cfg: dict) -> Scenario:
-    """Check a scenario config (a dict from TOML); ConfigError names the offending key."""
+def _path(value: str, base: Path | None) -> str:
+    if value.startswith("data:"):
+        return str(default_data_dir() / value[5:])
+    path = Path(value).expanduser()
+    return str(base / path if base is not None and not path.is_absolute() else path)
+
+
+def parse_scenario(cfg: dict, base: Path | None = None) -> Scenario:
+    """Check a scenario config (a dict from TOML; relative paths from ``base``); ConfigError names the offending key."""
     if not isinstance(cfg, dict):
         raise ConfigError("the scenario config must be a table")
     budget = _get(cfg, "budget", int)
@@ -108,6 +130,11 @@ def parse_scenario(cfg: dict) -> Scenario:
     fallback = _get(cfg, "fallback", str, "")
     sim = _get(cfg, "similarity", str, "lexical")
     get_similarity(sim)
+    load_plugins(_get(cfg, "plugins", list, []), base)
+    captioner = _get(cfg, "captioner", str, "reference")
+    CAPTIONERS.get(captioner)  # ConfigError listing the known ones
+    captions = _get(cfg, "captions", str, None)
+    captions = _path(captions, base) if captions is not None else None
     kb = _get(cfg, "kb", dict, {})
     source = _get(kb, "source", str, "inline", "kb.")
     if source == "flickr8k":
@@ -132,7 +159,10 @@ def parse_scenario(cfg: dict) -> Scenario:
             raise ConfigError(f"key 'users[{i}]' must be a table")
         name = _get(u, "name", str, f"user{i + 1}", where)
         snr = SNR_DB.check(_get(u, "snr_db", (int, float), where=where), f"key '{where}snr_db'")
-        prompt = _get(u, "prompt", str, where=where)
+        if "prompt" in u:
+            raise ConfigError(f"key '{where}prompt': a user's prompt is the caption of its image; give "
+                              f"image = PATH (and the captioner's captions) instead")
+        image = _path(_get(u, "image", str, where=where), base)
         channel = _get(u, "channel", str, "awgn", where)
         importance = float(_get(u, "importance", (int, float), 1.0, where))
         if "confidences" in u:
@@ -147,11 +177,17 @@ def parse_scenario(cfg: dict) -> Scenario:
         kb_match = _get(u, "kb", str, "current", where)
         if kb_match not in ("current", "previous"):
             raise ConfigError(f"key '{where}kb' must be 'current' or 'previous', got {kb_match!r}")
-        users.append(UserConfig(name, snr, prompt, channel, importance, confidence, kb_match))
+        users.append(UserConfig(name, snr, image, channel, importance, confidence, kb_match))
     if len({u.name for u in users}) != len(users):
         raise ConfigError("key 'users': user names must be unique")
+    if captioner == "reference" and captions is None:
+        folders = {str(Path(u.image).parent) for u in users}
+        if len(folders) != 1:
+            raise ConfigError("key 'captions': the reference captioner needs a captions file when the users' "
+                              "images are in several folders")
+        captions = str(Path(folders.pop()) / "captions.json")
     return Scenario(budget, list(policies), trials, max_attempts, bandwidth, latency, fallback, sim,
-                    list(lines), previous, current, users)
+                    list(lines), previous, current, users, captioner, captions)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -162,7 +198,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ConfigError(f"no scenario file {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"scenario {path} is not valid TOML: {err}") from None
-    return parse_scenario(cfg)
+    return parse_scenario(cfg, Path(path).resolve().parent)
 
 
 def build_network(scn: Scenario) -> Network:
@@ -177,20 +213,31 @@ def build_network(scn: Scenario) -> Network:
 
 
 def simulate(scn: Scenario, seed: int = 0) -> dict:
-    """Allocate under every policy and send every prompt for real; returns the report dict."""
+    """Allocate under every policy and send every user's image for real; returns the report dict."""
     sim = get_similarity(scn.similarity)
     previous = TextCodec.from_corpus(scn.kb_lines[: scn.previous_lines])
     current = TextCodec.from_corpus(scn.kb_lines[: scn.current_lines])
     net = build_network(scn)
-    held = {u.name: ([current, previous] if u.kb == "current" else [previous]) for u in scn.users}
     common = previous if any(u.kb == "previous" for u in scn.users) else current
     fallback = normalize_prompt(scn.fallback)
-    profiles = []
+    options = {"captions": scn.captions} if scn.captioner == "reference" else {}
+    captioner = CAPTIONERS.create(scn.captioner, **options)
+    whole_caption = PromptBuilder("caption", None)
+    keywords = KEYWORD_EXTRACTORS.create("none")
+    transmitters = {"previous": GenerativeTransmitter(captioner, keywords, whole_caption, previous),
+                    "current": GenerativeTransmitter(captioner, keywords, whole_caption, current)}
+    generator = FallbackGenerator("network scenario: generation charged to the device's clock, not drawn")
+    receivers = {u.name: GenerativeReceiver([current, previous] if u.kb == "current" else [previous], generator,
+                                            fallback_prompt=fallback) for u in scn.users}
+    images = {u.name: load_image(u.image) for u in scn.users}
+    profiles, sent = [], {}
     for u in scn.users:
-        text = normalize_prompt(u.prompt)
         matched = current if u.kb == "current" else previous
+        message = transmitters[u.kb].encode(images[u.name])
+        text = sent[u.name] = message.prompt.text
+        confidence = message.confidence if message.confidence is not None else u.confidence
         profiles.append(UserProfile(u.name, u.snr_db, common.bits_for(text), matched.bits_for(text), u.importance,
-                                    u.confidence, sim(text, fallback), u.channel))
+                                    confidence, sim(text, fallback), u.channel))
 
     def plan(user: UserProfile, bits: int, mcs: int) -> tuple[int, int]:
         p = net.link("edge", user.name).digital_link(mcs=mcs).plan(bits, user.snr_db)
@@ -198,22 +245,23 @@ def simulate(scn: Scenario, seed: int = 0) -> dict:
 
     service = SemanticCommunicationService(FlopModel(), similarity=sim)
     users_out = {u.name: {"user": u.name, "snr_db": u.snr_db, "channel": u.channel, "kb": u.kb,
-                          "importance": u.importance, "confidence": u.confidence,
-                          "prompt": normalize_prompt(u.prompt), "bits_common": p.bits_common,
+                          "importance": u.importance, "confidence": p.confidence, "image": u.image,
+                          "prompt": sent[u.name], "bits_common": p.bits_common,
                           "bits_matched": p.bits_matched, "policies": {}} for u, p in zip(scn.users, profiles)}
     summary = {}
     for policy in scn.policies:
         alloc, demands = allocate(policy, profiles, scn.budget, plan, max_attempts=scn.max_attempts)
         matched = ALLOCATION_POLICIES.get(policy).matched_bits
-        codecs = {u.name: ((current if u.kb == "current" else previous) if matched else common) for u in scn.users}
+        versions = {u.name: u.kb if matched else ("previous" if common is previous else "current") for u in scn.users}
         per_user = {u.name: [] for u in scn.users}
         for t in range(scn.trials):
             for i, u in enumerate(scn.users):
                 gen = torch.Generator().manual_seed(seed * 1_000_003 + t * 1009 + i)
                 clock = SimClock()
-                rep = service.run(net, clock, sender="edge", prompts={u.name: u.prompt}, codecs={u.name: codecs[u.name]},
-                                  receivers={u.name: held[u.name]}, actions={u.name: alloc.actions[u.name]},
-                                  fallback=fallback, generator=gen)
+                rep = service.run(net, clock, sender="edge", images={u.name: images[u.name]},
+                                  transmitters={u.name: transmitters[versions[u.name]]},
+                                  receivers={u.name: receivers[u.name]}, actions={u.name: alloc.actions[u.name]},
+                                  generator=gen)
                 per_user[u.name].append((rep, rep.details[0]))
         fids = []
         for u in scn.users:
@@ -242,6 +290,7 @@ def simulate(scn: Scenario, seed: int = 0) -> dict:
         "users": list(users_out.values()),
         "summary": {"allocations": summary},
         "setting": {"budget": scn.budget, "trials": scn.trials, "seed": seed, "similarity": scn.similarity,
+                    "captioner": f"{captioner.model} ({captioner.kind})",
                     "fallback": fallback, "kb_current": current.kb_version, "kb_previous": previous.kb_version,
                     "common_codec": "previous" if common is previous else "current",
                     "snr_convention": "Es/N0 per complex symbol, dB",

@@ -41,7 +41,9 @@ from semcom.network.control import Action
 from semcom.network.fidelity import token_f1
 from semcom.network.nodes import Network
 from semcom.registry import Registry
-from semcom.semantic import DecodedPrompt, TextCodec, normalize_prompt, tokenize
+from semcom.link.arq import LinkCost
+from semcom.schemes.gai import GenerativeReceiver, GenerativeTransmitter, ReceivedMessage, send_message
+from semcom.semantic import DecodedPrompt, tokenize
 
 SERVICES: Registry = Registry("service")
 
@@ -105,51 +107,39 @@ def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Gen
     return torch.Generator().manual_seed(0 if seed is None else int(seed))
 
 
-def decode_prompt(codecs: Sequence[TextCodec], bits: np.ndarray) -> DecodedPrompt:
-    """Decode with the codec whose KB version tag the header carries; a receiver without that
-    version gets ``ok=False, reason="kb-version-mismatch"``."""
-    if not codecs:
-        return DecodedPrompt("", False, "kb-version-mismatch", int(np.size(bits)))
-    vb = codecs[0].version_bits
-    arr = np.asarray(bits).astype(np.uint8)
-    tag = int("".join(str(int(b)) for b in arr[:vb]) or "0", 2) if arr.size >= vb else -1
-    for codec in codecs:
-        if codec.kb_version == tag:
-            return codec.decode(arr)
-    return codecs[0].decode(arr)  # reports the mismatch (or a malformed header)
-
-
 @dataclass
-class PromptOutcome:
-    """One user's prompt delivery in one run."""
+class Delivered:
+    """One user's image in one run of the semantic-communication service."""
 
     user: str
-    text: str
+    sent: str
     received: str
     delivered: bool
     exact: bool
     fidelity: float
-    bits: int
-    attempts: int
-    channel_uses: int
+    prompt_bits: int
+    cost: LinkCost
     latency_s: Fraction
+    reconstruction: np.ndarray
+    confidence: float | None
     reason: str = ""
 
 
 @SERVICES.register("semantic_communication")
 class SemanticCommunicationService(Service):
-    """A cloud or edge node sends the prompts of several users over their downlinks.
+    """A cloud or edge node sends images to several users as prompts, through the ``gai`` scheme's halves.
 
-    Per run: the sender captions and encodes each prompt (compute charged on the sender, in
-    sequence), then every downlink carries its prompt in parallel with the action the control
-    plane gave it (MCS and up to ``attempts`` copies, stopping at the first whose CRC passes;
-    ``None``: link adaptation, one copy), and each device decodes and, if a prompt arrived,
-    generates the image (compute charged on the device); a device without a prompt generates
-    from ``fallback``. Fidelity is measured with ``similarity`` (token F1 by default).
+    Per run: the sender runs each user's transmitter half (:class:`~semcom.schemes.gai.GenerativeTransmitter`:
+    caption, prompt, text codec; compute charged on the sender, in sequence); then every downlink carries its
+    packets in parallel with the action the control plane gave it (MCS and up to ``attempts`` copies, the
+    one ARQ loop stopping at the first copy the receiver's codec accepts; no action: link adaptation, one
+    copy), and each device runs its receiver half (:class:`~semcom.schemes.gai.GenerativeReceiver`: decode
+    with the KB version the header names, generate; compute charged on the device). A device without a
+    prompt generates from its receiver's fallback prompt. Fidelity is ``similarity`` (token F1 by default)
+    between the prompt sent and the one generated from.
 
-    run(network, clock, *, sender, prompts={user: text}, codecs={user: codec used to encode},
-        receivers={user: [codecs the receiver holds]}, actions={user: Action} | None,
-        fallback="", seed=0 | generator) -> ServiceReport
+    run(network, clock, *, sender, images={user: [H, W, 3] uint8}, transmitters={user: transmitter half},
+        receivers={user: receiver half}, actions={user: Action} | None, seed=0 | generator) -> ServiceReport
     """
 
     name = "semantic_communication"
@@ -165,71 +155,58 @@ class SemanticCommunicationService(Service):
         clock: SimClock,
         *,
         sender: str,
-        prompts: Mapping[str, str],
-        codecs: Mapping[str, TextCodec],
-        receivers: Mapping[str, Sequence[TextCodec]] | None = None,
+        images: Mapping[str, np.ndarray],
+        transmitters: Mapping[str, GenerativeTransmitter],
+        receivers: Mapping[str, GenerativeReceiver],
         actions: Mapping[str, Action] | None = None,
-        fallback: str = "",
         seed: int | None = 0,
         generator: torch.Generator | None = None,
     ) -> ServiceReport:
-        if not prompts:
-            raise InputError("no prompts to send")
+        if not images:
+            raise InputError("no images to send")
+        for user in images:
+            if user not in transmitters or user not in receivers:
+                raise ConfigError(f"user {user!r} needs a transmitter and a receiver half")
         gen = _generator(seed, generator)
-        start = clock.now
-        start_entries = len(clock.ledger)
+        start, start_entries = clock.now, len(clock.ledger)
         src = network.node(sender)
-        encoded = {}
-        for user, text in prompts.items():
-            if user not in codecs:
-                raise ConfigError(f"no codec for user {user!r}")
-            enc = codecs[user].encode(text)
-            encoded[user] = enc
-            clock.charge_compute(src, self.flops.caption + self.flops.codec_per_token * (enc.num_tokens + 1))
+        messages = {}
+        for user, image in images.items():
+            message = transmitters[user].encode(image)
+            messages[user] = message
+            clock.charge_compute(src, self.flops.caption + self.flops.codec_per_token * (message.prompt.encoded.num_tokens + 1))
         forks, outcomes = [], []
-        total_bits = total_uses = 0
-        for user, enc in encoded.items():
-            link = network.link(sender, user)
-            node = network.node(user)
+        for user, message in messages.items():
+            link, node, receiver = network.link(sender, user), network.node(user), receivers[user]
             fork = clock.fork()
             action = (actions or {}).get(user)
             attempts = 1 if action is None else action.attempts
-            mcs = None if action is None else action.mcs
-            delivered, received, reason, used, uses, bits = False, "", "not-sent", 0, 0, 0
             if attempts > 0:
-                dl = link.digital_link(mcs=mcs)
-                for _ in range(attempts):
-                    used += 1
-                    tx = dl.transmit_bits(enc.bits, link.snr_db, gen)
-                    fork.charge_transmission(link, int(tx.channel_uses))
-                    uses += int(tx.channel_uses)
-                    bits += int(tx.payload_bits)
-                    if tx.ok:
-                        held = list((receivers or {}).get(user, [codecs[user]]))
-                        out = decode_prompt(held, tx.bits)
-                        delivered, received, reason = out.ok, out.text, out.reason
-                        break
-                    reason = "link"
-            decode_tokens = len(tokenize(received)) + 1 if delivered else 0
+                received = send_message(message, link.digital_link(mcs=None if action is None else action.mcs),
+                                        link.snr_db, receiver, rounds=attempts - 1, generator=gen)
+                fork.charge_link(link, received.cost)
+            else:
+                received = ReceivedMessage(DecodedPrompt("", False, "not-sent", message.prompt.num_bits))
+            delivered = received.prompt.ok
+            decode_tokens = len(tokenize(received.prompt.text)) + 1 if delivered else 0
             fork.charge_compute(node, self.flops.codec_per_token * decode_tokens)
+            side_shape = message.side_info.thumb_shape if message.side_info is not None else None
+            reconstruction, made = receiver.reconstruct(received, message.shape, side_shape, gen)
             if self.generate:
                 fork.charge_compute(node, self.flops.generation)
-            final = received if delivered else normalize_prompt(fallback)
-            fid = self.similarity(enc.text, final)
-            total_bits += bits
-            total_uses += uses
+            final = made["received_prompt"] or ""
             forks.append(fork)
-            outcomes.append(
-                PromptOutcome(user, enc.text, final, delivered, delivered and final == enc.text, fid, enc.num_bits,
-                              used, uses, fork.now - start, reason)
-            )
+            outcomes.append(Delivered(
+                user, message.prompt.text, final, delivered, delivered and final == message.prompt.text,
+                self.similarity(message.prompt.text, final), message.prompt.num_bits, received.cost,
+                fork.now - start, reconstruction, message.confidence, received.prompt.reason or ""))
         clock.join(*forks)
         charges = clock.ledger[start_entries:]
         fids = [o.fidelity for o in outcomes]
         return ServiceReport(
             self.name,
-            total_bits,
-            total_uses,
+            sum(o.cost.bits for o in outcomes),
+            sum(o.cost.channel_uses for o in outcomes),
             clock.now - start,
             sum((c.seconds for c in charges if c.kind == "compute"), Fraction(0)),
             sum((c.seconds for c in charges if c.kind == "transmission"), Fraction(0)),
@@ -240,9 +217,10 @@ class SemanticCommunicationService(Service):
                 "delivered_rate": float(np.mean([o.delivered for o in outcomes])),
             },
             [
-                {"user": o.user, "prompt": o.text, "received": o.received, "delivered": o.delivered, "exact": o.exact,
-                 "fidelity": o.fidelity, "prompt_bits": o.bits, "attempts": o.attempts, "channel_uses": o.channel_uses,
-                 "latency_s": float(o.latency_s), "reason": o.reason}
+                {"user": o.user, "prompt": o.sent, "received": o.received, "delivered": o.delivered, "exact": o.exact,
+                 "fidelity": o.fidelity, "prompt_bits": o.prompt_bits, "attempts": o.cost.transmissions,
+                 "channel_uses": o.cost.channel_uses, "latency_s": float(o.latency_s), "reason": o.reason,
+                 "caption_confidence": o.confidence, "reconstruction_shape": list(o.reconstruction.shape)}
                 for o in outcomes
             ],
         )

@@ -9,10 +9,10 @@ import torch
 
 from semcom.errors import ConfigError
 from semcom.images import as_tensor, check_image, from_tensor
-from semcom.jscc.checkpoint import load_checkpoint
+from semcom.jscc.checkpoint import CHECKPOINT_ROOT as SHIPPED_CHECKPOINTS, load_checkpoint
 from semcom.link.analog import AnalogLink
 from semcom.options import CBR
-from semcom.schemes.base import SCHEMES, Scheme, SchemeResult
+from semcom.schemes.base import SCHEMES, Scheme, SchemeCard, SchemeResult
 from semcom.source.bound import channel_capacity
 
 
@@ -47,6 +47,11 @@ class JSCCScheme(Scheme):
 
     def describe(self) -> dict[str, Any]:
         return {"scheme": self.name, "model": self.model_name, "cbr": self.cbr, "channel": self.channel}
+
+    def card(self) -> SchemeCard:
+        shipped = (SHIPPED_CHECKPOINTS / self.model_name).is_dir()
+        return SchemeCard(f"{'shipped checkpoint' if shipped else 'checkpoint'} {self.model_name}",
+                          {"model": str(self.model_name)})
 
     @torch.no_grad()
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:

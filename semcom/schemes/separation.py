@@ -11,9 +11,10 @@ import torch
 from channels import Channel
 from semcom.errors import CodecError, ConfigError
 from semcom.images import check_image, fallback_image
+from semcom.link import arq
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS
-from semcom.schemes.base import SCHEMES, Scheme, SchemeResult
+from semcom.schemes.base import SCHEMES, Scheme, SchemeCard, SchemeResult
 from semcom.source.bound import separation_bound
 from semcom.source.codecs import get_codec
 from semcom.source.rate_control import fit_to_budget
@@ -70,6 +71,9 @@ class SeparationScheme(Scheme):
                 "snr_margin_db": self.snr_margin_db,
                 "channel": self.link.channel_name, "mcs": None if self.link.mcs is None else str(self.link.mcs)}
 
+    def card(self) -> SchemeCard:
+        return SchemeCard(f"no learned model: {self.codec.name} codec + 5G LDPC", {"codec": self.codec.name})
+
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:
         image = check_image(image)
         budget = channel_budget(image, self.cbr)
@@ -83,25 +87,15 @@ class SeparationScheme(Scheme):
             return SchemeResult(fallback_image(image.shape), 0, 0, 0, failed=True, details=details)
 
         payload = np.unpackbits(np.frombuffer(fit.data, dtype=np.uint8))
-        sent = self.link.transmit_bits(payload, snr_db, generator=generator)
-        bits, ok = sent.bits.copy(), sent.block_ok.copy()
-        coded, uses, rounds = sent.coded_bits, sent.channel_uses, 0
-        while not ok.all() and rounds < self.arq:
-            rounds += 1
-            for i in np.flatnonzero(~ok):
-                start, stop = sent.block_ranges[i]
-                again = self.link.transmit_bits(payload[start:stop], snr_db, generator=generator)
-                coded += again.coded_bits
-                uses += again.channel_uses
-                if again.ok:
-                    bits[start:stop] = again.bits
-                    ok[i] = True
-        details.update(quality=fit.quality, blocks=int(ok.size), blocks_lost=int((~ok).sum()), arq_rounds=rounds)
-        failed = not ok.all()
+        delivery = arq.send(self.link, payload, snr_db, rounds=self.arq, generator=generator, selective=True)
+        ok = delivery.block_ok
+        details.update(quality=fit.quality, blocks=int(ok.size), blocks_lost=int((~ok).sum()),
+                       arq_rounds=delivery.retransmissions)
+        failed = not delivery.ok
         reconstruction = None
         if not failed:
             try:
-                reconstruction = self.codec.decode(np.packbits(bits).tobytes()[: len(fit.data)], image.shape)
+                reconstruction = self.codec.decode(np.packbits(delivery.bits).tobytes()[: len(fit.data)], image.shape)
             except CodecError as err:
                 details["reason"] = f"codec could not decode the received stream: {err}"
                 failed = True
@@ -109,7 +103,8 @@ class SeparationScheme(Scheme):
             details["reason"] = f"{details['blocks_lost']} of {ok.size} code blocks lost"
         if failed:
             reconstruction = fallback_image(image.shape)
-        return SchemeResult(reconstruction, fit.bits, coded, uses, failed=failed, details=details)
+        return SchemeResult(reconstruction, fit.bits, delivery.cost.coded_bits, delivery.cost.channel_uses,
+                            failed=failed, details=details)
 
 
 @SCHEMES.register("bound")
@@ -133,6 +128,12 @@ class SeparationBound(Scheme):
     def describe(self) -> dict[str, Any]:
         return {"scheme": self.name, "cbr": self.cbr, "channel": self.channel,
                 "capacity": "ergodic" if self.channel == "rayleigh" else "shannon"}
+
+    def card(self) -> SchemeCard:
+        return SchemeCard("limit: best codec at capacity")
+
+    def model_label(self, result: SchemeResult) -> str:
+        return f"limit: best codec at capacity ({result.details.get('codec') or 'none fits'})"
 
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:
         image = check_image(image)

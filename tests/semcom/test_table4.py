@@ -80,7 +80,7 @@ def test_subset_and_kodak_style_captions(tmp_path):
 
 
 def test_parse_schemes():
-    assert parse_schemes("gai,traditional") == ["traditional", "generative"]
+    assert parse_schemes("gai,traditional") == [("traditional", "separation"), ("generative", "gai")]
     with pytest.raises(ConfigError, match="unknown Table 4 scheme 'x'"):
         parse_schemes("x")
 

@@ -23,7 +23,7 @@ def test_eval_json_summary_per_snr(folder, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [s["snr_db"] for s in out["summary"]] == [3.0, 20.0]
     for record in out["summary"]:
-        for key in ("psnr", "ssim", "ms_ssim", "bits", "channel_uses", "failures"):
+        for key in ("psnr", "ssim", "ms_ssim", "bits_per_image", "channel_uses_per_image", "failures", "model"):
             assert key in record
     assert out["summary"][1]["psnr"] > out["summary"][0]["psnr"]
     assert len(out["images"]) == 4
@@ -33,7 +33,7 @@ def test_eval_json_summary_per_snr(folder, capsys):
 def test_bound_through_eval(folder, capsys):
     assert main(["eval", "--scheme", "bound", "--images", str(folder), "--snr-db", "10", "--limit", "1", "--json"]) == 0
     (record,) = json.loads(capsys.readouterr().out)["summary"]
-    assert record["failures"] == 0 and record["bits"] > 0
+    assert record["failures"] == 0 and record["bits_per_image"] > 0
 
 
 def test_transmit_saves_the_reconstruction(folder, tmp_path, capsys):

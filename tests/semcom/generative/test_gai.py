@@ -11,12 +11,10 @@ from semcom.errors import ConfigError, InputError, WeightsNotFoundError
 from semcom.generative import (
     CAPTIONERS,
     KEYWORD_EXTRACTORS,
-    GenerativeScheme,
     Keyword,
     StableDiffusionGenerator,
     VitGpt2Captioner,
     build_prompt,
-    get_text_codec,
     keyword_recall,
     prompt_exact,
     semantic_similarity,
@@ -24,6 +22,7 @@ from semcom.generative import (
 )
 from semcom.images import save_image
 from semcom.schemes import make_scheme
+from semcom.schemes.gai import GenerativeScheme, get_text_codec
 
 CAPTION_A = "a woman in a white shirt standing in front of a red wall"
 CAPTION_B = "a cup of coffee on a wooden table"
@@ -105,7 +104,7 @@ class _FailingFirstDecode:
 def test_codec_failure_falls_back_to_the_keyword_packet(codec):
     scheme = make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", keywords="yake",
                          keyword_packet=True, similarity=False)
-    scheme.codec = _FailingFirstDecode(codec)
+    scheme.receiver.codecs = [_FailingFirstDecode(codec)]  # the receiver half decodes with it
     result = scheme.transmit(image(2), 20.0, generator=torch.Generator().manual_seed(0))
     d = result.details
     assert not result.failed and d["prompt_failure"] == "crc" and d["prompt_source"] == "keyword-fallback"
@@ -127,7 +126,7 @@ def test_img2img_with_side_information(codec):
 
 def test_side_information_alone_when_the_generator_is_missing(folder):
     with pytest.warns(UserWarning, match="fallback"):
-        scheme = GenerativeScheme(captions=folder / "captions.json", generator="stable-diffusion",
+        scheme = GenerativeScheme.from_config(captions=folder / "captions.json", generator="stable-diffusion",
                                   generator_model=str(folder / "no-such-model"), side_info="thumbnail",
                                   similarity=False)
     assert scheme.describe()["generator_kind"] == "fallback"
@@ -214,10 +213,10 @@ def test_semcom_eval_gai(folder, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     (record,) = out["summary"]
-    for key in ("prompt_bits", "prompt_exact", "semantic_similarity", "word_error_rate", "keyword_recall", "bits"):
+    for key in ("prompt_bits", "prompt_exact", "semantic_similarity", "word_error_rate", "keyword_recall", "bits_per_image"):
         assert key in record
     assert record["prompt_exact"] == 1.0 and record["images"] == 2 and record["failures"] == 0
-    assert out["config"]["captioner"] == "reference" and out["config"]["generator"] == "tiny-stable-diffusion"
+    assert out["scheme"]["captioner"] == "reference" and out["scheme"]["generator"] == "tiny-stable-diffusion"
     sent = {r["details"]["sent_prompt"] for r in out["images"]}
     assert sent == {CAPTION_A, CAPTION_B}
 
@@ -235,7 +234,7 @@ def test_semcom_eval_gai_prompt_budget_and_codec(tmp_path, capsys):
             warnings.simplefilter("ignore")
             assert main([*args, "--text-codec", codec, "--prompt-bits", budget]) == 0
         out = json.loads(capsys.readouterr().out)
-        assert out["config"]["text_codec"] == codec
+        assert out["scheme"]["text_codec"] == codec
         records[codec, budget] = out["images"][0]
     for key in (("ngram", "0"), ("neural", "0")):  # no budget: the whole caption, exactly
         details = records[key]["details"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,9 @@ from semcom.network import (
 )
 from semcom.network.control import Action
 from semcom.network.scenario import parse_scenario
+from semcom.generative import CAPTIONERS, KEYWORD_EXTRACTORS, FallbackGenerator
+from semcom.images import save_image
+from semcom.schemes.gai import GenerativeReceiver, GenerativeTransmitter, PromptBuilder
 from semcom.semantic import TextCodec
 
 CORPUS = [
@@ -37,18 +41,55 @@ def test_registry():
     assert issubclass(SERVICES.get("data_sensing"), Service)
 
 
-def test_semantic_service_consistent_with_clock():
+PROMPTS = {"a.png": "a dog runs on the grass", "b.png": "a girl climbs the stairs", "c.png": "a man rides a bike"}
+
+
+@pytest.fixture
+def captioned(tmp_path):
+    """A folder of three images and the reference captions (the prompts) of each."""
+    rng = np.random.default_rng(0)
+    for name in PROMPTS:
+        save_image(tmp_path / name, rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    (tmp_path / "captions.json").write_text(json.dumps({"images": {k: {"caption": v} for k, v in PROMPTS.items()}}))
+    return tmp_path
+
+
+def test_semantic_service_runs_the_scheme_halves_and_matches_the_clock(captioned):
+    from semcom.images import load_image
+
     net, codec = _net(), TextCodec.from_corpus(CORPUS)
+    captioner = CAPTIONERS.create("reference", captions=captioned / "captions.json")
+    tx = GenerativeTransmitter(captioner, KEYWORD_EXTRACTORS.create("none"), PromptBuilder("caption", None), codec)
+    rx = GenerativeReceiver(codec, FallbackGenerator("test"))
     clock = SimClock(5)
     svc = SemanticCommunicationService()
-    rep = svc.run(net, clock, sender="edge", prompts={"ue0": "a dog runs on the grass", "ue1": "a girl climbs the stairs"},
-                  codecs={"ue0": codec, "ue1": codec}, actions={"ue0": Action(2, 1, 0, 1.0), "ue1": Action(0, 2, 0, 1.0)},
+    images = {"ue0": load_image(captioned / "a.png"), "ue1": load_image(captioned / "b.png")}
+    rep = svc.run(net, clock, sender="edge", images=images, transmitters={"ue0": tx, "ue1": tx},
+                  receivers={"ue0": rx, "ue1": rx}, actions={"ue0": Action(2, 1, 0, 1.0), "ue1": Action(0, 2, 0, 1.0)},
                   generator=torch.Generator().manual_seed(0))
     assert rep.latency_s == clock.now - 5
     assert rep.channel_uses == sum(d["channel_uses"] for d in rep.details) == sum(
         c.amount for c in clock.ledger if c.kind == "transmission")
     assert rep.metrics["exact_rate"] == 1.0 and rep.metrics["mean_fidelity"] == 1.0
+    assert [d["prompt"] for d in rep.details] == ["a dog runs on the grass", "a girl climbs the stairs"]
+    assert all(d["reconstruction_shape"] == [24, 32, 3] for d in rep.details)
     assert max(d["latency_s"] for d in rep.details) == pytest.approx(float(rep.latency_s))
+
+
+def test_a_receiver_without_the_kb_version_generates_from_its_fallback(captioned):
+    from semcom.images import load_image
+
+    net, old, new = _net(), TextCodec.from_corpus(CORPUS[:3]), TextCodec.from_corpus(CORPUS)
+    captioner = CAPTIONERS.create("reference", captions=captioned / "captions.json")
+    tx = GenerativeTransmitter(captioner, KEYWORD_EXTRACTORS.create("none"), PromptBuilder("caption", None), new)
+    rx = GenerativeReceiver(old, FallbackGenerator("test"), fallback_prompt="a photo")
+    rep = SemanticCommunicationService().run(net, SimClock(), sender="edge",
+                                             images={"ue0": load_image(captioned / "c.png")},
+                                             transmitters={"ue0": tx}, receivers={"ue0": rx},
+                                             actions={"ue0": Action(0, 2, 0, 1.0)}, seed=0)
+    (d,) = rep.details
+    assert not d["delivered"] and d["reason"] == "kb-version-mismatch" and d["received"] == "a photo"
+    assert d["attempts"] == 2  # the refused copy was sent again, and paid for
 
 
 def test_data_sensing_error_falls_and_costs_match_clock():
@@ -63,6 +104,7 @@ def test_data_sensing_error_falls_and_costs_match_clock():
 
 SCENARIO = """
 budget = 700
+captions = "{folder}/captions.json"
 trials = 1
 max_attempts = 2
 fallback = "a photo"
@@ -73,27 +115,28 @@ current_lines = 6
 [[users]]
 name = "a"
 snr_db = -2.0
-prompt = "a dog runs on the grass"
+image = "{folder}/a.png"
 confidences = [0.5, 0.6, 0.4]
 [[users]]
 name = "b"
 snr_db = 4.0
-prompt = "a girl climbs the stairs"
+image = "{folder}/b.png"
 kb = "previous"
 [[users]]
 name = "c"
 snr_db = 10.0
-prompt = "a man rides a bike"
+image = "{folder}/c.png"
 importance = 0.5
 """
 
 
-def test_cli_json_three_users(tmp_path, capsys):
+def test_cli_json_three_users(tmp_path, captioned, capsys):
     path = tmp_path / "s.toml"
-    path.write_text(SCENARIO.format(corpus=json.dumps(CORPUS)))
+    path.write_text(SCENARIO.format(corpus=json.dumps(CORPUS), folder=captioned))
     assert main(["network", "simulate", str(path), "--json", "--seed", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["users"]) == 3
+    assert [u["prompt"] for u in out["users"]] == list(PROMPTS.values())  # the captions of the images sent
     allocs = out["summary"]["allocations"]
     assert set(allocs) == {"equal", "confidence", "knowledge"}
     for v in allocs.values():
@@ -107,14 +150,16 @@ def test_cli_json_three_users(tmp_path, capsys):
         ({"budget": None}, "budget"),
         ({"budget": "many"}, "budget"),
         ({"policies": ["equal", "fastest"]}, "policies"),
-        ({"users": [{"name": "a", "prompt": "x"}]}, "users[0].snr_db"),
-        ({"users": [{"name": "a", "snr_db": "high", "prompt": "x"}]}, "users[0].snr_db"),
-        ({"users": [{"name": "a", "snr_db": 1e9, "prompt": "x"}]}, "users[0].snr_db"),
-        ({"users": [{"name": "a", "snr_db": 1.0, "prompt": "x", "kb": "old"}]}, "users[0].kb"),
+        ({"users": [{"name": "a", "image": "x.png"}]}, "users[0].snr_db"),
+        ({"users": [{"name": "a", "snr_db": "high", "image": "x.png"}]}, "users[0].snr_db"),
+        ({"users": [{"name": "a", "snr_db": 1e9, "image": "x.png"}]}, "users[0].snr_db"),
+        ({"users": [{"name": "a", "snr_db": 1.0, "image": "x.png", "kb": "old"}]}, "users[0].kb"),
+        ({"users": [{"name": "a", "snr_db": 1.0, "prompt": "a dog"}]}, "users[0].prompt"),
+        ({"captioner": "nope"}, "unknown captioner"),
     ],
 )
 def test_bad_configs_name_the_key(patch, key):
-    cfg = {"budget": 100, "kb": {"corpus": CORPUS}, "users": [{"name": "a", "snr_db": 1.0, "prompt": "a dog"}]}
+    cfg = {"budget": 100, "kb": {"corpus": CORPUS}, "users": [{"name": "a", "snr_db": 1.0, "image": "a.png"}]}
     for k, v in patch.items():
         if v is None:
             cfg.pop(k)
@@ -126,6 +171,6 @@ def test_bad_configs_name_the_key(patch, key):
 
 def test_cli_bad_config_exit_code(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text('budget = 10\npolicies = ["nope"]\n[kb]\ncorpus = ["a dog"]\n[[users]]\nsnr_db = 1.0\nprompt = "a"\n')
+    path.write_text('budget = 10\npolicies = ["nope"]\n[kb]\ncorpus = ["a dog"]\n[[users]]\nsnr_db = 1.0\nimage = "a.png"\n')
     assert main(["network", "simulate", str(path)]) == 2
     assert "policies" in capsys.readouterr().err
