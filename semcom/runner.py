@@ -346,12 +346,10 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
 
 
 def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:
-    """(name, image) pairs of a resolved ``images`` spec (folder / embedded / one image file, limit, crop)."""
+    """(name, image) pairs of a resolved ``images`` spec (folder / embedded, limit, crop)."""
     folder, limit, crop = spec.get("folder", "embedded"), spec.get("limit"), spec.get("crop")
     if folder == "embedded":
         images = default_images()
-    elif Path(folder).is_file():
-        images = [(Path(folder).name, load_image(folder))]
     else:
         paths = list_images(folder)  # InputError for a missing / empty folder
         images = [(path.name, load_image(path)) for path in (paths[:limit] if limit else paths)]

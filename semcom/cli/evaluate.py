@@ -13,7 +13,7 @@ from pathlib import Path
 from channels import CHANNELS
 from semcom.errors import ConfigError
 from semcom.files import atomic_path, jsonable, output_file
-from semcom.images import IMAGE_EXTENSIONS, save_image
+from semcom.images import IMAGE_EXTENSIONS, load_image, save_image
 from semcom.options import ARQ, CBR, LIMIT, MCS_INDEX, SCHEME_OPTIONS, SEED, SNR_DB, SNR_LIST
 from semcom.provenance import provenance
 from semcom.schemes import SCHEMES
@@ -102,11 +102,11 @@ def scheme_config(args: argparse.Namespace, images: str, limit: int | None, snrs
 
 
 def run_transmit(args: argparse.Namespace) -> int:
-    from semcom.runner import build_context, build_scheme, load_images, run_item
+    from semcom.runner import build_context, build_scheme, run_item
 
     out = output_file(args.out, "--out", IMAGE_EXTENSIONS) if args.out else None
+    image, name = load_image(args.image), Path(args.image).name
     config = scheme_config(args, str(Path(args.image).expanduser()), None, [args.snr_db])
-    ((name, image),) = load_images(config["images"])
     entry = config["schemes"][0]
     scheme = build_scheme(entry, config, build_context(config, [(name, image)], None))
     record, result = run_item(scheme, entry, config["seed"], 0, name, image, args.snr_db)
