@@ -299,4 +299,8 @@ def _shipped_codec(codec: str, corpus: str | os.PathLike | None) -> TextCodec:
         if corpus is not None:
             raise ConfigError("the neural codec is trained, not built from a corpus: drop --corpus, or pick ngram or unigram")
         return TEXT_CODECS.create("neural")
-    return TEXT_CODECS.create(codec, data_dir=corpus)
+    try:
+        return TEXT_CODECS.create(codec, data_dir=corpus)
+    except FileNotFoundError as err:
+        raise InputError(f"no captions to build the {codec} codec from: {err}; give the folder that holds "
+                         "Flickr8k.token.txt (corpus=, or --corpus of semcom kb init)") from None
