@@ -1,12 +1,14 @@
 """Prompt fidelity with the receiver's knowledge base one version behind, before and after a
 KB sync over the simulated link.
 
-The sender's KB v2 holds a text codec built from the first N2 Flickr8k captions; the receiver
-holds v1, built from the first N1 < N2. Prompts coded with v2 carry v2's version tag: the
-receiver refuses them ("kb-version-mismatch") and generates from its fallback prompt. Then the
-sender pushes the signed v1 -> v2 update over the downlink (LDPC + QAM over AWGN at --snr-db),
-the receiver applies it, and the same prompts decode exactly. Prints fidelity (token F1)
-before and after, and the sync's bits, channel uses and time.
+Each end decodes with the prompt codec its knowledge base holds (semcom.semantic.knowledge):
+the sender's KB v2 holds an n-gram codec built from the first N2 Flickr8k captions; the
+receiver holds v1, built from the first N1 < N2. Prompts coded with v2 carry v2's short version
+id as tag: the receiver refuses them ("kb-version-mismatch") and generates from its fallback
+prompt. Then the sender sends the signed v1 -> v2 update over the downlink (LDPC + QAM over AWGN
+at --snr-db), the receiver applies it and rebuilds its codec from its store, and the same prompts
+decode exactly. Prints fidelity (token F1) before and after, and the sync's bits, channel uses
+and time.
 
 Run: .venv/bin/python experiments/kb_mismatch.py [--snr-db 10] [--n1 300] [--n2 1000] [--prompts 20]
 """
@@ -18,9 +20,10 @@ import json
 
 import torch
 
-from knowledge_base import LANGUAGE_MODEL, HmacSigner, HmacVerifier, KnowledgeBase
+from knowledge_base import HmacSigner, HmacVerifier, KnowledgeBase
 from semcom.network import ControlPlane, Network, Node, SemanticCommunicationService, SimClock
 from semcom.semantic import TextCodec, default_data_dir, load_flickr8k_captions
+from semcom.semantic.knowledge import codec_from_kb, codec_info, put_codec
 
 KEY = b"kb-mismatch-experiment-key-0123"
 
@@ -46,28 +49,26 @@ def main(argv=None) -> dict:
     link = net.add_link("edge", "ue", snr_db=args.snr_db, bandwidth_hz=1e6, latency_s=0.001)
 
     sender_kb, receiver_kb = KnowledgeBase(), KnowledgeBase()
-    sender_kb.put(LANGUAGE_MODEL, "text-codec", v1_codec.to_bytes(), {"captions": args.n1})
-    v1 = sender_kb.commit("v1")
-    receiver_kb.put(LANGUAGE_MODEL, "text-codec", v1_codec.to_bytes(), {"captions": args.n1})
-    assert receiver_kb.commit("v1") == v1
+    for kb in (sender_kb, receiver_kb):
+        put_codec(kb, v1_codec, details={"captions": args.n1})
+        v1 = kb.commit("v1")
 
     clock = SimClock()
     plane = ControlPlane(net, "edge", sender_kb, HmacSigner(KEY), policy="on_demand", clock=clock, seed=args.seed)
     plane.attach("ue", receiver_kb, HmacVerifier(KEY), acked_version=v1)
-    sender_kb.put(LANGUAGE_MODEL, "text-codec", v2_codec.to_bytes(), {"captions": args.n2})
+    put_codec(sender_kb, v2_codec, details={"captions": args.n2})
     v2 = plane.commit("v2")
 
     service = SemanticCommunicationService()
-
-    def held_codecs():
-        return [TextCodec.from_bytes(receiver_kb.get(LANGUAGE_MODEL, "text-codec").data)]
+    sender_codec = codec_from_kb(sender_kb)
 
     def send_all(tag: str) -> dict:
         gen = torch.Generator().manual_seed(args.seed)
+        held = [codec_from_kb(receiver_kb)]
         fids, exact, reasons, bits = [], [], {}, 0
         for p in prompts:
-            r = service.run(net, SimClock(), sender="edge", prompts={"ue": p}, codecs={"ue": v2_codec},
-                            receivers={"ue": held_codecs()}, fallback="a photo", generator=gen)
+            r = service.run(net, SimClock(), sender="edge", prompts={"ue": p}, codecs={"ue": sender_codec},
+                            receivers={"ue": held}, fallback="a photo", generator=gen)
             d = r.details[0]
             fids.append(d["fidelity"])
             exact.append(d["exact"])
@@ -83,8 +84,9 @@ def main(argv=None) -> dict:
     after = send_all("after sync")
     out = {
         "snr_db": args.snr_db,
-        "kb": {"v1": v1[:12], "v2": v2[:12], "v1_codec_bytes": len(v1_codec.to_bytes()),
-               "v2_codec_bytes": len(v2_codec.to_bytes()), "receiver_head_is_v2": receiver_kb.head == v2},
+        "kb": {"v1": v1[:12], "v2": v2[:12], "v1_codec_bytes": codec_info(sender_kb, v1).size,
+               "v2_codec_bytes": codec_info(sender_kb, v2).size, "v1_tag": codec_info(sender_kb, v1).kb_version,
+               "v2_tag": sender_codec.kb_version, "receiver_head_is_v2": receiver_kb.head == v2},
         "before": before,
         "after": after,
         "sync": {"update_bytes": event.update_bytes if event else 0, "bits": event.bits if event else 0,
@@ -94,7 +96,9 @@ def main(argv=None) -> dict:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"KB v1 codec {out['kb']['v1_codec_bytes']} B ({args.n1} captions), v2 codec {out['kb']['v2_codec_bytes']} B ({args.n2} captions); AWGN {args.snr_db} dB")
+        kb = out["kb"]
+        print(f"KB v1 codec {kb['v1_codec_bytes']} B ({args.n1} captions, tag {kb['v1_tag']}), "
+              f"v2 codec {kb['v2_codec_bytes']} B ({args.n2} captions, tag {kb['v2_tag']}); AWGN {args.snr_db} dB")
         for s in (before, after):
             print(f"{s['stage']:>12}: mean fidelity {s['mean_fidelity']:.3f}, exact {s['exact_rate']:.2f}, "
                   f"prompt bits {s['prompt_bits_mean']:.1f}, failures {s['failures']}")
