@@ -149,7 +149,8 @@ def codec_from_kb(
     """The prompt codec that KB ``version`` (default: the head) holds, its tag set to the version's.
 
     The class comes from the entry's metadata, the model from its blob, the header widths and
-    limits from ``options``; ``kb_version`` is ``kb.short_id(version, version_bits)``.
+    limits from ``options``; ``kb_version`` is ``kb.short_id(version, version_bits)``. A prompt
+    of another version whose tag collides fails the check bits (see the module doc).
     sentence_model: neural codecs: folder of the local MiniLM model (default the bundled one); it
                     must hash as the entry records, or a ConfigError says so.
     cache:          reuse a codec already built for this version. A version id is the hash of
