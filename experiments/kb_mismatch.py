@@ -1,14 +1,17 @@
 """Prompt fidelity with the receiver's knowledge base one version behind, before and after a
 KB sync over the simulated link.
 
-The sender's KB v2 holds a text codec built from the first N2 Flickr8k captions; the receiver
-holds v1, built from the first N1 < N2. Prompts coded with v2 carry v2's version tag: the
-receiver refuses them ("kb-version-mismatch") and generates from its fallback prompt. Then the
-sender pushes the signed v1 -> v2 update over the downlink (LDPC + QAM over AWGN at --snr-db),
-the receiver applies it, and the same prompts decode exactly. Prints fidelity (token F1)
-before and after, and the sync's bits, channel uses and time.
+Each end decodes with the prompt codec its knowledge base holds (semcom.semantic.knowledge):
+the sender's KB v2 holds an n-gram codec built from the first N2 Flickr8k captions; the
+receiver holds v1, built from the first N1 < N2. The edge sends Kodak images through the gai
+scheme's halves (reference captions as prompts, semantic-communication service). Prompts coded
+with v2 carry v2's short version id as tag: the receiver refuses them ("kb-version-mismatch")
+and generates from its fallback prompt. Then the sender sends the signed v1 -> v2 update over the downlink (LDPC + QAM over AWGN
+at --snr-db), the receiver applies it and rebuilds its codec from its store, and the same prompts
+decode exactly. Prints fidelity (token F1) before and after, and the sync's bits, channel uses
+and time.
 
-Run: .venv/bin/python experiments/kb_mismatch.py [--snr-db 10] [--n1 300] [--n2 1000] [--prompts 20]
+Run: .venv/bin/python experiments/kb_mismatch.py [--snr-db 10] [--n1 300] [--n2 1000] [--images 20]
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ import json
 
 import torch
 
-from knowledge_base import LANGUAGE_MODEL, HmacSigner, HmacVerifier, KnowledgeBase
+from knowledge_base import HmacSigner, HmacVerifier, KnowledgeBase
+from semcom.generative import CAPTIONERS, KEYWORD_EXTRACTORS, FallbackGenerator
+from semcom.images import list_images, load_image
 from semcom.network import ControlPlane, Network, Node, SemanticCommunicationService, SimClock
+from semcom.schemes.gai import GenerativeReceiver, GenerativeTransmitter, PromptBuilder
 from semcom.semantic import TextCodec, default_data_dir, load_flickr8k_captions
+from semcom.semantic.knowledge import codec_from_kb, codec_info, put_codec
 
 KEY = b"kb-mismatch-experiment-key-0123"
 
@@ -30,7 +37,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--snr-db", type=float, default=10.0)
     ap.add_argument("--n1", type=int, default=300, help="captions behind KB v1")
     ap.add_argument("--n2", type=int, default=1000, help="captions behind KB v2")
-    ap.add_argument("--prompts", type=int, default=20, help="held-out captions sent as prompts")
+    ap.add_argument("--images", type=int, default=20, help="Kodak images sent (their reference captions are the prompts)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -38,7 +45,9 @@ def main(argv=None) -> dict:
     captions = load_flickr8k_captions(default_data_dir() / "flickr8k-captions" / "Flickr8k.token.txt")
     v1_codec = TextCodec.from_corpus(captions[: args.n1])
     v2_codec = TextCodec.from_corpus(captions[: args.n2])
-    prompts = captions[-args.prompts :]
+    kodak = default_data_dir() / "kodak"
+    images = [load_image(path) for path in list_images(kodak)[: args.images]]
+    captioner = CAPTIONERS.create("reference", captions=kodak / "captions.json")
 
     net = Network()
     net.add_node(Node("edge", "edge", 1e14, 2**36, ("captioner",)))
@@ -46,28 +55,29 @@ def main(argv=None) -> dict:
     link = net.add_link("edge", "ue", snr_db=args.snr_db, bandwidth_hz=1e6, latency_s=0.001)
 
     sender_kb, receiver_kb = KnowledgeBase(), KnowledgeBase()
-    sender_kb.put(LANGUAGE_MODEL, "text-codec", v1_codec.to_bytes(), {"captions": args.n1})
-    v1 = sender_kb.commit("v1")
-    receiver_kb.put(LANGUAGE_MODEL, "text-codec", v1_codec.to_bytes(), {"captions": args.n1})
-    assert receiver_kb.commit("v1") == v1
+    for kb in (sender_kb, receiver_kb):
+        put_codec(kb, v1_codec, details={"captions": args.n1})
+        v1 = kb.commit("v1")
 
     clock = SimClock()
     plane = ControlPlane(net, "edge", sender_kb, HmacSigner(KEY), policy="on_demand", clock=clock, seed=args.seed)
     plane.attach("ue", receiver_kb, HmacVerifier(KEY), acked_version=v1)
-    sender_kb.put(LANGUAGE_MODEL, "text-codec", v2_codec.to_bytes(), {"captions": args.n2})
+    put_codec(sender_kb, v2_codec, details={"captions": args.n2})
     v2 = plane.commit("v2")
 
     service = SemanticCommunicationService()
-
-    def held_codecs():
-        return [TextCodec.from_bytes(receiver_kb.get(LANGUAGE_MODEL, "text-codec").data)]
+    sender_codec = codec_from_kb(sender_kb)
+    transmitter = GenerativeTransmitter(captioner, KEYWORD_EXTRACTORS.create("none"), PromptBuilder("caption", None),
+                                        sender_codec)
 
     def send_all(tag: str) -> dict:
         gen = torch.Generator().manual_seed(args.seed)
+        receiver = GenerativeReceiver(codec_from_kb(receiver_kb), FallbackGenerator("generation not drawn"),
+                                      fallback_prompt="a photo")
         fids, exact, reasons, bits = [], [], {}, 0
-        for p in prompts:
-            r = service.run(net, SimClock(), sender="edge", prompts={"ue": p}, codecs={"ue": v2_codec},
-                            receivers={"ue": held_codecs()}, fallback="a photo", generator=gen)
+        for image in images:
+            r = service.run(net, SimClock(), sender="edge", images={"ue": image}, transmitters={"ue": transmitter},
+                            receivers={"ue": receiver}, generator=gen)
             d = r.details[0]
             fids.append(d["fidelity"])
             exact.append(d["exact"])
@@ -75,7 +85,7 @@ def main(argv=None) -> dict:
             if d["reason"]:
                 reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
         return {"stage": tag, "mean_fidelity": sum(fids) / len(fids), "exact_rate": sum(exact) / len(exact),
-                "prompt_bits_mean": bits / len(prompts), "failures": reasons}
+                "prompt_bits_mean": bits / len(images), "failures": reasons}
 
     before = send_all("before sync")
     # a data packet with v2's tag reaches the receiver: on-demand sync over the link
@@ -83,8 +93,9 @@ def main(argv=None) -> dict:
     after = send_all("after sync")
     out = {
         "snr_db": args.snr_db,
-        "kb": {"v1": v1[:12], "v2": v2[:12], "v1_codec_bytes": len(v1_codec.to_bytes()),
-               "v2_codec_bytes": len(v2_codec.to_bytes()), "receiver_head_is_v2": receiver_kb.head == v2},
+        "kb": {"v1": v1[:12], "v2": v2[:12], "v1_codec_bytes": codec_info(sender_kb, v1).size,
+               "v2_codec_bytes": codec_info(sender_kb, v2).size, "v1_tag": codec_info(sender_kb, v1).kb_version,
+               "v2_tag": sender_codec.kb_version, "receiver_head_is_v2": receiver_kb.head == v2},
         "before": before,
         "after": after,
         "sync": {"update_bytes": event.update_bytes if event else 0, "bits": event.bits if event else 0,
@@ -94,7 +105,9 @@ def main(argv=None) -> dict:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"KB v1 codec {out['kb']['v1_codec_bytes']} B ({args.n1} captions), v2 codec {out['kb']['v2_codec_bytes']} B ({args.n2} captions); AWGN {args.snr_db} dB")
+        kb = out["kb"]
+        print(f"KB v1 codec {kb['v1_codec_bytes']} B ({args.n1} captions, tag {kb['v1_tag']}), "
+              f"v2 codec {kb['v2_codec_bytes']} B ({args.n2} captions, tag {kb['v2_tag']}); AWGN {args.snr_db} dB")
         for s in (before, after):
             print(f"{s['stage']:>12}: mean fidelity {s['mean_fidelity']:.3f}, exact {s['exact_rate']:.2f}, "
                   f"prompt bits {s['prompt_bits_mean']:.1f}, failures {s['failures']}")

@@ -275,6 +275,8 @@ SCHEME_OPTIONS: dict[str, Setting] = {
     "prompt_bits": Integer(0, 1_000_000),
     "text_codec": Name(),
     "corpus": Name(),
+    "kb": Name(),
+    "kb_version": Name(),
     "keyword_packet": Switch(),
     "keyword_bits": Integer(1, 1_000_000),
     "side_info": Name(),

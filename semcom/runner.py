@@ -300,7 +300,7 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
                     registry.get(value)
                 except ConfigError as err:
                     raise ConfigError(f"{source}: {where}.{key}: {err}") from None
-        if key in ("captions", "corpus", "model", "generator_model", "captioner_model") and isinstance(value, str):
+        if key in ("captions", "corpus", "kb", "model", "generator_model", "captioner_model") and isinstance(value, str):
             if key == "captions" and value == "default":
                 options[key] = str(DEFAULT_CAPTIONS)
             elif key == "model" and not ("/" in value or value.startswith("data:")):

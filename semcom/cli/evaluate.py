@@ -68,6 +68,8 @@ _GAI_OPTIONS = (
     ("--prompt-bits", "bit budget of the encoded prompt, header included (0: none, lossless caption)"),
     ("--text-codec", "prompt codec: neural (default), ngram, unigram"),
     ("--corpus", "folder holding flickr8k-captions (knowledge base of the ngram/unigram codecs)"),
+    ("--kb", "knowledge-base store whose prompt codec both ends decode with (semcom kb init PATH --codec ...)"),
+    ("--kb-version", "KB version to decode with (default: the store's head)"),
     ("--side-info", "side information: none or thumbnail"),
     ("--side-bits", "bit budget of the thumbnail side information"),
     ("--generator", "generator: stable-diffusion, tiny-stable-diffusion, fallback"),

@@ -31,7 +31,7 @@ _EXPORT_SEQUENCE = "export_sequence"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``kb init|show|diff|keygen|export|import|reset-sequence`` to an argparse sub-parsers object."""
+    """Add ``kb init|codec|show|diff|keygen|export|import|reset-sequence`` to an argparse sub-parsers object."""
     kb = subparsers.add_parser("kb", help="manage the shared knowledge base", description=__doc__)
     kb.set_defaults(run=lambda args: (kb.print_help(), 0)[1])
     commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
@@ -47,8 +47,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--key-file", metavar="FILE", help=f"the publisher's Ed25519 public key or the HMAC secret (default: ${KEY_ENV})"
     )
 
-    p = commands.add_parser("init", parents=[common], help="create an empty knowledge base")
+    p = commands.add_parser("init", parents=[common], help="create a knowledge base, empty or holding a prompt codec")
+    p.add_argument("path", nargs="?", help="knowledge base file to create (instead of --db)")
+    p.add_argument("--codec", choices=("neural", "ngram", "unigram"),
+                   help="first version holds this shipped prompt codec (default: an empty store)")
+    p.add_argument("--corpus", metavar="DIR", help="captions for --codec ngram|unigram (default: the shared Flickr8k)")
     p.set_defaults(run=_init)
+
+    p = commands.add_parser("codec", parents=[common], help="which prompt codec and header tag a version decodes with")
+    p.add_argument("path", nargs="?", help="knowledge base file (instead of --db)")
+    p.add_argument("--version", help="version id, prefix or HEAD (default: the head)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_codec)
 
     p = commands.add_parser("show", parents=[common], help="list versions and the entries of one")
     p.add_argument("version", nargs="?", help="version whose entries to list (default: the head)")
@@ -114,11 +124,46 @@ def _verifier(args: argparse.Namespace) -> Verifier:
     return verifier_from_bytes(*_key_bytes(args))
 
 
+def _store_path(args: argparse.Namespace) -> str:
+    if args.path is not None and args.db not in (DEFAULT_DB, args.path):
+        raise KnowledgeBaseError(f"two stores given ({args.path!r} and --db {args.db!r}); give one")
+    return args.path or args.db
+
+
 def _init(args: argparse.Namespace) -> int:
-    if os.path.exists(args.db):
-        raise KnowledgeBaseError(f"{args.db!r} already exists; pick another --db or remove it")
-    KnowledgeBase(args.db).close()
-    print(f"initialised an empty knowledge base at {args.db}")
+    path = _store_path(args)
+    if os.path.exists(path):
+        raise KnowledgeBaseError(f"{path!r} already exists; pick another path or remove it")
+    if args.codec is None:
+        if args.corpus is not None:
+            raise KnowledgeBaseError("--corpus builds a prompt codec: add --codec ngram or --codec unigram")
+        KnowledgeBase(path).close()
+        print(f"initialised an empty knowledge base at {path}")
+        return 0
+    from semcom.semantic.knowledge import init_kb  # the codecs live in semcom; imported only here
+
+    info = init_kb(path, args.codec, corpus=args.corpus)
+    print(f"initialised {path}: version {info.version[:16]} holds the {info.codec} prompt codec "
+          f"({info.size} bytes); its prompts carry header tag {info.kb_version} ({info.version_bits} bits)")
+    return 0
+
+
+def _codec(args: argparse.Namespace) -> int:
+    from semcom.semantic.knowledge import codec_info  # the codecs live in semcom; imported only here
+
+    with KnowledgeBase(_store_path(args), create=False) as kb:
+        info = codec_info(kb, args.version)
+        head = kb.head
+    if args.json:
+        print(json.dumps(dataclasses.asdict(info), indent=2, sort_keys=True))
+        return 0
+    where = " (head)" if info.version == head else ""
+    print(f"version {info.version[:16]}{where} decodes prompts with the {info.codec} codec of entry "
+          f"language_model/{info.name}: {info.size} bytes, format {info.format}, sha256 {info.sha256[:12]}")
+    print(f"header: tag {info.kb_version} (the version's short id, {info.version_bits} bits), "
+          f"{info.check_bits} check bits")
+    if info.minilm_sha256:
+        print(f"word vectors from the MiniLM model with hash {info.minilm_sha256[:16]}")
     return 0
 
 

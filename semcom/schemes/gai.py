@@ -84,6 +84,21 @@ def get_text_codec(name: str = "neural", corpus: str | os.PathLike | None = None
         return _CODECS[key]
 
 
+def codec_from_store(path: str | os.PathLike, version: str | None = None) -> TextCodec:
+    """The prompt codec a knowledge-base store's ``version`` (default: its head) holds."""
+    from knowledge_base import KnowledgeBase
+    from semcom.semantic.knowledge import codec_from_kb
+
+    store = Path(path).expanduser()
+    if not store.is_file():
+        raise ConfigError(f"knowledge base {store} does not exist; create it with: semcom kb init {store} --codec neural")
+    kb = KnowledgeBase(store, create=False)
+    try:
+        return codec_from_kb(kb, version)
+    finally:
+        kb.close()
+
+
 # ------------------------------------------------------------------------------------------ messages
 
 
@@ -305,6 +320,8 @@ class GenerativeScheme(Scheme):
         prompt_bits: int | None = 100,
         text_codec: str = "neural",
         corpus: str | os.PathLike | None = None,
+        kb: str | os.PathLike | None = None,
+        kb_version: str | None = None,
         keyword_packet: bool = False,
         keyword_bits: int = 48,
         side_info: str = "none",
@@ -335,7 +352,9 @@ class GenerativeScheme(Scheme):
         hub id or folder. keywords: ``yake``, ``keybert``, ``none``. prompt_mode / prompt_bits: see
         :class:`PromptBuilder` (0 or None: the whole caption, losslessly). text_codec: ``neural``
         (default; its knowledge base ships with semcom), ``ngram`` or ``unigram`` (from the Flickr8k captions
-        under ``corpus``). keyword_packet: also send the keywords alone within ``keyword_bits``.
+        under ``corpus``). kb: a knowledge-base store (``semcom kb init PATH --codec ...``) both ends decode
+        with instead: the codec its version ``kb_version`` (default: the head) holds, its header tag that
+        version's short id. keyword_packet: also send the keywords alone within ``keyword_bits``.
         side_info: ``none`` or ``thumbnail`` (``side_bits``, ``thumb_size``, ``side_codec``). generator:
         ``stable-diffusion`` (default) or any registered name, ``fallback``; missing weights fall back
         (warning, ``fallback: ...`` label) unless ``strict``. channel, mcs (None: link adaptation), code
@@ -359,7 +378,7 @@ class GenerativeScheme(Scheme):
         if prompt_bits is not None and (isinstance(prompt_bits, bool) or not isinstance(prompt_bits, int)
                                         or prompt_bits < 0):
             raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
-        codec = get_text_codec(text_codec, corpus)
+        codec = codec_from_store(kb, kb_version) if kb is not None else get_text_codec(text_codec, corpus)
         side = ThumbnailSideInfo(thumb_size, side_bits, side_codec) if side_info == "thumbnail" else None
         transmitter = GenerativeTransmitter(captioner, keywords, PromptBuilder(prompt_mode, prompt_bits or None),
                                             codec, int(keyword_bits) if keyword_packet else None, side)
