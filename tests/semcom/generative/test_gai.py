@@ -250,3 +250,27 @@ def test_semcom_eval_gai_prompt_budget_and_codec(tmp_path, capsys):
         make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=-1)
     with pytest.raises(ConfigError, match="prompt_bits must be above the neural codec's 22-bit header"):
         make_scheme("gai", captioner="tiny-vit-gpt2", generator="fallback", prompt_bits=22)
+
+
+def test_gai_decodes_with_the_codec_its_knowledge_base_holds(folder, tmp_path, capsys):
+    from knowledge_base import KnowledgeBase
+    from semcom.semantic import TextCodec
+    from semcom.semantic.knowledge import put_codec
+
+    store = tmp_path / "kb.sqlite"
+    with KnowledgeBase(store) as kb:
+        put_codec(kb, TextCodec.from_corpus([CAPTION_A, CAPTION_B, "a dog on the grass"]))
+        head = kb.commit("v1")
+        tag = kb.short_id(head, 8)
+    scheme = make_scheme("gai", captions=folder / "captions.json", kb=str(store), generator="fallback",
+                         prompt_bits=0, similarity=False)
+    assert scheme.codec.kb_version == tag and scheme.describe()["kb_version"] == tag
+    result = scheme.transmit(data.astronaut()[:48, :64].copy(), 10.0, generator=torch.Generator().manual_seed(0))
+    assert result.details["received_prompt"] == CAPTION_A and result.metrics["prompt_exact"] == 1.0
+    with pytest.raises(ConfigError, match="semcom kb init"):
+        make_scheme("gai", captions=folder / "captions.json", kb=str(tmp_path / "missing.sqlite"), generator="fallback")
+    assert main(["eval", "--scheme", "gai", "--captions", str(folder / "captions.json"), "--kb", str(store),
+                 "--generator", "fallback", "--prompt-bits", "0", "--images", str(folder), "--snr-db", "10",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scheme"]["kb_version"] == tag and out["summary"][0]["prompt_exact"] == 1.0
