@@ -335,7 +335,7 @@ def build_prompt_lm(ck: PromptLMCheckpoint, vectors: np.ndarray) -> PromptLM:
 def general_english_words(n_words: int = 60000) -> dict[str, float]:
     """``{word: frequency}`` of the ``n_words`` most frequent English words that are single
     lower-case word tokens (from the package ``wordfreq``)."""
-    from semcom.semantic.text_codec import tokenize
+    from semcom.semantic.tokens import tokenize
 
     try:
         import wordfreq

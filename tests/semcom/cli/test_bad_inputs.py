@@ -351,7 +351,7 @@ def tripwires(monkeypatch):
     monkeypatch.setattr("semcom.cli.link.generate_bler_table", computed)
     monkeypatch.setattr("semcom.cli.network.simulate", computed)
     monkeypatch.setattr("semcom.jscc.train.CropSampler.batch", computed)
-    monkeypatch.setattr("semcom.semantic.text_codec.load_flickr8k_pairs", computed)
+    monkeypatch.setattr("semcom.semantic.corpus.load_flickr8k_pairs", computed)
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
