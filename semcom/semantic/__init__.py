@@ -2,6 +2,7 @@
 
 from semcom.semantic.arithmetic import ArithmeticDecoder, ArithmeticEncoder
 from semcom.semantic.corpus import default_cache_dir, default_data_dir, flickr8k_split, load_flickr8k_captions
+from semcom.semantic.minilm import minilm_similarity
 from semcom.semantic.neural_codec import NeuralTextCodec, load_neural_codec
 from semcom.semantic.ngram import NgramModel
 from semcom.semantic.text_codec import (
@@ -31,6 +32,7 @@ __all__ = [
     "flickr8k_split",
     "load_neural_codec",
     "load_flickr8k_captions",
+    "minilm_similarity",
     "normalize_prompt",
     "tokenize",
 ]
