@@ -20,6 +20,7 @@ from semcom.files import atomic_path, output_file
 from semcom.images import IMAGE_EXTENSIONS, default_images, list_images, load_image, save_image
 from semcom.options import ARQ, CBR, LIMIT, MCS_INDEX, SCHEME_OPTIONS, SEED, SNR_DB, SNR_LIST
 from semcom.provenance import provenance
+from semcom.runner import load_plugins
 from semcom.schemes import SCHEMES, Scheme, SchemeResult
 
 
@@ -50,6 +51,8 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arq", type=ARQ.arg(), default=None, help="retransmission rounds for lost code blocks (0-16)")
     parser.add_argument("--model", default=None, help="model name or checkpoint folder (learned schemes)")
     parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (or a .py file) that registers its own stages; repeatable")
     gai = parser.add_argument_group("generative scheme (gai)")
     for flag, text in _GAI_OPTIONS:
         gai.add_argument(flag, type=SCHEME_OPTIONS[flag[2:].replace("-", "_")].arg(), default=None, help=text)
@@ -80,6 +83,7 @@ _GAI_OPTIONS = (
 
 def build_scheme(args: argparse.Namespace) -> Scheme:
     """The scheme named by ``--scheme`` with the options it accepts among those given."""
+    load_plugins(args.plugin)
     factory = SCHEMES.get(args.scheme)
     given = {"cbr": args.cbr, "channel": args.channel, "seed": args.seed, "codec": args.codec, "mcs": args.mcs,
              "arq": args.arq, "model": args.model}

@@ -90,6 +90,7 @@ CASES = [
     ([*IMAGE, "--out", "{tmp}/o.xyz"], "must end with one of: .png"),
     ([*IMAGE, "--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295, got '-1'"),
     ([*IMAGE, "--seed", "1.5"], "argument --seed: must be an integer"),
+    ([*IMAGE, "--plugin", "/nonexistent.py"], "plugin file not found: /nonexistent.py"),
     (["transmit", "{binary}", "--scheme", "bound"], "not a readable image file"),
     (["transmit", "{text_png}", "--scheme", "bound"], "not a readable image file"),
     (["transmit", "{empty}", "--scheme", "bound"], "is a folder, not an image file"),
