@@ -45,8 +45,9 @@ from semcom.semantic import (
     detokenize,
     flickr8k_split,
 )
+from semcom.semantic.corpus import general_english_counts
 from semcom.semantic.corruption import CORRUPTIONS, corrupt, forged_payloads
-from semcom.semantic.text_codec import corpus_tokens, general_english_counts
+from semcom.semantic.tokens import corpus_tokens
 
 CODECS = ("neural", "ngram", "unigram", "unigram-english")
 

@@ -34,7 +34,8 @@ from semcom.semantic import (
     load_neural_codec,
     normalize_prompt,
 )
-from semcom.semantic.text_codec import corpus_tokens, detokenize, general_english_counts, tokenize
+from semcom.semantic.corpus import general_english_counts
+from semcom.semantic.tokens import corpus_tokens, detokenize, tokenize
 
 
 def _bits(codec: TextCodec, prompts: list[str]) -> np.ndarray:

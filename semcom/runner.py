@@ -5,7 +5,7 @@ A config (see ``experiments/*.toml``)::
     name = "tiny"                     # optional; names the default results folder
     seed = 0
     snr_db = [0.0, 10.0]
-    plugins = ["my_module"]           # optional: modules (or .py files) that register their own stages
+    plugins = ["semcom.testing"]      # optional: modules (or .py files) that register their own stages
 
     [images]
     folder = "embedded"               # the scikit-image photographs, "data:kodak" (under $SEMCOM_DATA), or a path

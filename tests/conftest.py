@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import semcom.testing  # noqa: F401 - registers the tiny test doubles (tiny-vit-gpt2, tiny-stable-diffusion)
+
 
 def _write_image_folder(folder: Path, n: int = 4, size: tuple[int, int] = (96, 80)) -> Path:
     """Write ``n`` smooth seeded colour images of ``size`` (H, W) as PNGs into a new ``folder``."""

@@ -49,18 +49,19 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arq", type=ARQ.arg(), default=None, help="retransmission rounds for lost code blocks (0-16)")
     parser.add_argument("--model", default=None, help="model name or checkpoint folder (learned schemes)")
     parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (or a .py file) that registers its own stages; repeatable")
     gai = parser.add_argument_group("generative scheme (gai)")
     for flag, text in _GAI_OPTIONS:
         gai.add_argument(flag, type=SCHEME_OPTIONS[flag[2:].replace("-", "_")].arg(), default=None, help=text)
-    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import MODULE (or a .py file) that registers its own stages; repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 #: Options of the generative scheme: (flag, help); the scheme's parameter is the flag's name, and its type and
 #: range are declared in :data:`semcom.options.SCHEME_OPTIONS` (shared with experiment configs).
 _GAI_OPTIONS = (
-    ("--captioner", "captioner: reference (with --captions), vit-gpt2, tiny-vit-gpt2"),
+    ("--captioner", "captioner: reference (with --captions), vit-gpt2, or a plugin's (tiny-vit-gpt2 with "
+                    "--plugin semcom.testing)"),
     ("--captions", "captions JSON of the reference captioner (e.g. kodak/captions.json)"),
     ("--captioner-model", "captioner hub id or local folder"),
     ("--keywords", "keyword extractor: yake, keybert, none"),
@@ -72,7 +73,8 @@ _GAI_OPTIONS = (
     ("--kb-version", "KB version to decode with (default: the store's head)"),
     ("--side-info", "side information: none or thumbnail"),
     ("--side-bits", "bit budget of the thumbnail side information"),
-    ("--generator", "generator: stable-diffusion, tiny-stable-diffusion, fallback"),
+    ("--generator", "generator: stable-diffusion, fallback, or a plugin's (tiny-stable-diffusion with "
+                    "--plugin semcom.testing)"),
     ("--generator-model", "generator hub id or local diffusers folder"),
     ("--steps", "diffusion steps (1-1000)"),
     ("--guidance", "classifier-free guidance scale (0-100)"),

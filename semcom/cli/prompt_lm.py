@@ -1,7 +1,7 @@
 """``semcom train prompt-lm``: train the prompt codec's LSTM word model on Flickr8k captions.
 
 Steps: split Flickr8k by image (``--holdout`` held out, by the hash rule of
-:func:`~semcom.semantic.text_codec.flickr8k_split`); vocabulary = the training captions' words +
+:func:`~semcom.semantic.corpus.flickr8k_split`); vocabulary = the training captions' words +
 the most frequent English words (``wordfreq``); word vectors from MiniLM projected on ``--dim``
 principal axes; the n-gram model on the same split and vocabulary; train the LSTM; choose the
 n-gram and cache shares of the mixture on the held-out captions; write the checkpoint folder.
@@ -27,7 +27,7 @@ _CACHE_SHARES = (0.0, 0.01, 0.02, 0.04, 0.08)
 
 def add_commands(subparsers) -> None:
     """Add ``train prompt-lm`` to the ``semcom`` command's sub-parsers."""
-    from semcom.semantic.text_codec import default_data_dir
+    from semcom.semantic.corpus import default_data_dir
 
     parser = train_commands(subparsers).add_parser(
         "prompt-lm",
@@ -109,7 +109,9 @@ def run_train_prompt_lm(args: argparse.Namespace) -> int:
         save_prompt_lm,
         train_prompt_lm,
     )
-    from semcom.semantic.text_codec import TextCodec, corpus_tokens, load_flickr8k_pairs
+    from semcom.semantic.corpus import load_flickr8k_pairs
+    from semcom.semantic.text_codec import TextCodec
+    from semcom.semantic.tokens import corpus_tokens
 
     input_folder(args.data, "--data")
     output_folder(args.out, "--out")

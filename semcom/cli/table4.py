@@ -35,7 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--captioner", default=None, help="captioner of the generative row (default: reference)")
     p.add_argument("--generator", default=None,
                    help="generator: stable-diffusion (default; falls back, labelled, without weights), "
-                        "tiny-stable-diffusion, fallback, or a plugin's")
+                        "fallback, a plugin's, or tiny-stable-diffusion (from --plugin semcom.testing)")
     p.add_argument("--generator-model", default=None, help="generator hub id or local diffusers folder")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) that registers its own stages; repeatable")

@@ -5,14 +5,11 @@ Registered in :data:`CAPTIONERS`:
 ``vit-gpt2``       a transformers ``VisionEncoderDecoderModel`` (ViT encoder, GPT-2 decoder), default
                    ``nlpconnect/vit-gpt2-image-captioning``; ``model=`` takes any hub id (read from
                    the local Hugging Face cache) or a local folder.
-``tiny-vit-gpt2``  the same code path on a tiny randomly initialised model (:func:`tiny_vit_gpt2`), for
-                   tests and offline runs; its captions are word salad from a small caption vocabulary.
 ``reference``      captions written by hand, from a JSON file shaped like ``kodak/captions.json``,
                    keyed by image file name; an image array is matched to its file by its pixels.
 
->>> cap = CAPTIONERS.create("tiny-vit-gpt2").caption(np.zeros((32, 32, 3), np.uint8))
->>> isinstance(cap.text, str) and len(cap.token_confidences) == len(cap.tokens)
-True
+A tiny randomly initialised ViT-GPT2 (``tiny-vit-gpt2``), for tests and offline runs, is registered by
+:mod:`semcom.testing` (``--plugin semcom.testing``).
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ import torch
 from semcom.errors import ConfigError, InputError
 from semcom.images import check_image, load_image
 from semcom.registry import Registry
-from semcom.generative.weights import REAL, REFERENCE, TEST_DOUBLE, load_pretrained
+from semcom.generative.weights import REAL, REFERENCE, load_pretrained
 
 CAPTIONERS: Registry = Registry("captioner")
 DEFAULT_VIT_GPT2 = "nlpconnect/vit-gpt2-image-captioning"
@@ -68,7 +65,7 @@ class Captioner(ABC):
         return {"captioner": self.name, "model": self.model, "kind": self.kind}
 
 
-def _image_processor_class():
+def image_processor_class():
     """The PIL-backed ViT image processor (the default one wants torchvision, which is not used here)."""
     import transformers
 
@@ -101,7 +98,7 @@ class VitGpt2Captioner(Captioner):
             option = "--captioner-model"
             net = load_pretrained(VisionEncoderDecoderModel.from_pretrained, self.model, "captioner", option,
                                   download=download)
-            processor = load_pretrained(_image_processor_class().from_pretrained, self.model, "captioner", option,
+            processor = load_pretrained(image_processor_class().from_pretrained, self.model, "captioner", option,
                                         download=download)
             tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model, "captioner", option,
                                         download=download)
@@ -138,73 +135,6 @@ class VitGpt2Captioner(Captioner):
             confidences.append(float(p))
         text = " ".join(tok.decode(ids, skip_special_tokens=True).split())
         return Caption(text, confidences, tok.convert_ids_to_tokens(ids))
-
-
-# ------------------------------------------------------------------------------------ tiny double
-
-#: Words of the tiny captioner's vocabulary (all common in image captions).
-TINY_WORDS = (
-    "a an the of on in with and at near is are two three man woman boy girl child people dog cat horse bird "
-    "car bike boat house building door window tree trees grass field water sea beach river mountain sky road "
-    "street snow red blue green white black yellow brown small large old wooden stone standing sitting "
-    "running walking playing riding flying holding wearing hat shirt ball flowers table chair"
-).split()
-_SPECIALS = ("<|endoftext|>", "<unk>")
-
-
-def tiny_caption_tokenizer(words: tuple[str, ...] = TINY_WORDS):
-    """A word-level fast tokenizer over ``words`` (GPT-2's ``<|endoftext|>`` as BOS/EOS/pad), built offline."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {t: i for i, t in enumerate(list(_SPECIALS) + list(words))}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
-    core.decoder = decoders.WordPiece(prefix="##")  # joins words with single spaces
-    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   pad_token="<|endoftext|>", unk_token="<unk>")
-
-
-def tiny_vit_gpt2(seed: int = 0, image_size: int = 32):
-    """(model, image processor, tokenizer): a randomly initialised ViT-GPT2 with 2 tiny layers each side.
-
-    Same classes as the real captioner, so the whole pipeline runs without downloaded weights.
-    """
-    from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
-
-    tokenizer = tiny_caption_tokenizer()
-    encoder = ViTConfig(image_size=image_size, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64)
-    eos = tokenizer.eos_token_id
-    decoder = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                         bos_token_id=eos, eos_token_id=eos, add_cross_attention=True, is_decoder=True)
-    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
-    config.decoder_start_token_id = eos
-    config.pad_token_id = eos
-    config.eos_token_id = eos
-    fork = torch.random.fork_rng()
-    with fork:
-        torch.manual_seed(seed)
-        model = VisionEncoderDecoderModel(config=config)
-    model.generation_config.decoder_start_token_id = eos
-    model.generation_config.pad_token_id = eos
-    model.generation_config.eos_token_id = eos
-    # random weights: keep a few distinct known words before the end token, as a real captioner would
-    model.generation_config.min_new_tokens = 4
-    model.generation_config.no_repeat_ngram_size = 1
-    model.generation_config.suppress_tokens = [tokenizer.unk_token_id]
-    processor = _image_processor_class()(size={"height": image_size, "width": image_size}, do_resize=True,
-                                         do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    return model.eval(), processor, tokenizer
-
-
-@CAPTIONERS.register("tiny-vit-gpt2")
-def make_tiny_vit_gpt2(seed: int = 0, max_tokens: int = 8, **_ignored) -> VitGpt2Captioner:
-    """The ViT-GPT2 captioner on :func:`tiny_vit_gpt2` components (a test double: random weights)."""
-    cap = VitGpt2Captioner(model=f"tiny-vit-gpt2(seed={seed})", max_tokens=max_tokens,
-                           components=tiny_vit_gpt2(seed), kind=TEST_DOUBLE)
-    cap.name = "tiny-vit-gpt2"
-    return cap
 
 
 # ------------------------------------------------------------------------------------- reference

@@ -8,9 +8,10 @@ Registered in :data:`GENERATORS`:
                            ``stabilityai/stable-diffusion-2-1-base``; ``model=`` takes any hub id (read
                            from the local Hugging Face cache) or a local folder. Missing weights raise
                            :class:`~semcom.errors.WeightsNotFoundError`.
-``tiny-stable-diffusion``  the same pipelines on tiny random components built from configs under a fixed
-                           seed (as diffusers' own tests do): 32 px, 2 steps, for tests and offline runs.
 ``fallback``               no model: the upsampled side information if any, else mid-grey.
+
+Tiny random Stable Diffusion pipelines (``tiny-stable-diffusion``), for tests and offline runs, are
+registered by :mod:`semcom.testing` (``--plugin semcom.testing``).
 
 Every generator returns an [H, W, 3] uint8 image of the requested size (the pipeline output is
 resized), and says what it is through ``kind`` (real weights / test double / fallback).
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch
 
 from semcom.errors import ConfigError, InputError
 from semcom.generative.side_info import resize
-from semcom.generative.weights import FALLBACK, REAL, TEST_DOUBLE, load_pretrained
+from semcom.generative.weights import FALLBACK, REAL, load_pretrained
 from semcom.images import fallback_image
 from semcom.registry import Registry
 
@@ -167,77 +166,6 @@ def make_scheduler(name: str, config):
     if cls is None or not hasattr(cls, "from_config"):
         raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)} or a diffusers class name")
     return cls.from_config(config)
-
-
-# ----------------------------------------------------------------------------------- tiny double
-
-
-def _byte_symbols() -> list[str]:
-    """GPT-2/CLIP's printable stand-in for each of the 256 bytes (the byte-level BPE alphabet)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), 256))
-    out, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            out[b] = chr(b)
-        else:
-            out[b] = chr(256 + extra)
-            extra += 1
-    return [out[b] for b in range(256)]
-
-
-def tiny_clip_tokenizer(folder: str | Path | None = None):
-    """A CLIP tokenizer with a tiny byte-level vocabulary (each byte symbol, alone and word-final, no
-    merges), written to ``folder`` (a temporary one by default) as vocab.json + merges.txt."""
-    import json
-
-    from transformers import CLIPTokenizer
-
-    symbols = list(_byte_symbols())
-    tokens = ["<|startoftext|>", "<|endoftext|>"] + symbols + [s + "</w>" for s in symbols]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    folder = Path(folder or tempfile.mkdtemp(prefix="tiny-clip-tokenizer-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True, model_max_length=77)
-
-
-def tiny_stable_diffusion(seed: int = 0):
-    """A ``StableDiffusionPipeline`` of tiny random components (UNet block_out_channels=(32, 64),
-    2-block VAE, 2-layer CLIP text encoder), built from configs under ``seed``: 32 px images."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    tokenizer = tiny_clip_tokenizer()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
-        vae = AutoencoderKL(block_out_channels=[32, 32], in_channels=3, out_channels=3, latent_channels=4,
-                            down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                            layers_per_block=1, norm_num_groups=32, sample_size=32)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer), layer_norm_eps=1e-5,
-            max_position_embeddings=77))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
-    return StableDiffusionPipeline(vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tokenizer,
-                                   unet=unet.eval(), scheduler=scheduler, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
-
-
-@GENERATORS.register("tiny-stable-diffusion")
-def make_tiny_stable_diffusion(seed: int = 0, steps: int = 2, guidance: float = 2.0, scheduler: str | None = None,
-                               strength: float = 0.75, **_ignored) -> StableDiffusionGenerator:
-    """The Stable Diffusion generator on :func:`tiny_stable_diffusion` (a test double: random weights)."""
-    gen = StableDiffusionGenerator(model=f"tiny-stable-diffusion(seed={seed})", steps=steps, guidance=guidance,
-                                   scheduler=scheduler, strength=strength, device="cpu",
-                                   pipeline=tiny_stable_diffusion(seed), kind=TEST_DOUBLE)
-    gen.name = "tiny-stable-diffusion"
-    return gen
 
 
 # -------------------------------------------------------------------------------------- fallback

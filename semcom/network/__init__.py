@@ -22,7 +22,7 @@ from semcom.network.control import (
     objective,
     optimise,
 )
-from semcom.network.fidelity import SIMILARITIES, minilm_similarity, token_f1
+from semcom.network.fidelity import SIMILARITIES, token_f1
 from semcom.network.nodes import NODE_KINDS, Link, Network, Node
 from semcom.network.services import (
     SERVICES,
@@ -38,7 +38,8 @@ from semcom.network.services import (
 
 __all__ = [
     "Charge", "SimClock", "ALLOCATION_POLICIES", "Action", "Allocation", "ControlPlane", "Demand", "UserProfile",
-    "allocate", "build_menu", "equal_share", "objective", "optimise", "SIMILARITIES", "minilm_similarity",
-    "token_f1", "NODE_KINDS", "Link", "Network", "Node", "SERVICES", "DataSensingService", "FlopModel",
-    "SemanticCommunicationService", "Service", "ServiceReport", "SinusoidEstimator", "TemperatureSensor", "Delivered",
+    "allocate", "build_menu", "equal_share", "objective", "optimise", "SIMILARITIES", "token_f1", "NODE_KINDS",
+    "Link", "Network", "Node", "SERVICES", "DataSensingService", "FlopModel",
+    "SemanticCommunicationService", "Service", "ServiceReport", "SinusoidEstimator", "TemperatureSensor",
+    "Delivered",
 ]

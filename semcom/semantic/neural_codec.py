@@ -44,7 +44,8 @@ from semcom.semantic.neural_lm import (
     project_vectors,
     prompt_lm_from_bytes,
 )
-from semcom.semantic.text_codec import EOS, UNK, TEXT_CODECS, TextCodec, default_cache_dir
+from semcom.semantic.corpus import default_cache_dir
+from semcom.semantic.text_codec import EOS, UNK, TEXT_CODECS, TextCodec
 
 _SCALE = 1 << 30
 _RECENT_TABLES = 48  # word tables remembered (about 0.5 MB each for the shipped model)

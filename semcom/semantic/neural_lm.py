@@ -23,7 +23,7 @@ import math
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -34,6 +34,7 @@ from torch import nn
 
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
 from semcom.files import atomic_path, write_text
+from semcom.semantic.minilm import minilm_path, sentence_model
 
 EOS_ID, UNK_ID = 0, 1
 _SPECIALS = ("</s>", "<unk>")
@@ -50,8 +51,6 @@ def embed_words(words: Sequence[str], model_path: str | None = None, batch_size:
     Words are embedded in the given order in fixed batches, so the same call gives the same
     vectors on the same software stack.
     """
-    from semcom.generative.keywords import sentence_model
-
     model = sentence_model(model_path)
     with torch.inference_mode():
         vecs = model.encode(list(words), batch_size=batch_size, normalize_embeddings=True,
@@ -80,8 +79,6 @@ def cached_word_vectors(words: Sequence[str], model_path: str | None, cache_dir:
     """:func:`embed_words`, cached on disk (keyed by the word list and the model) when ``cache_dir``."""
     if cache_dir is None:
         return embed_words(words, model_path)
-    from semcom.generative.keywords import minilm_path
-
     key = hashlib.sha256(("\n".join(words) + "\0" + str(model_path or minilm_path())).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"word-vectors-{key}.npy"
     if path.is_file():
@@ -335,7 +332,7 @@ def build_prompt_lm(ck: PromptLMCheckpoint, vectors: np.ndarray) -> PromptLM:
 def general_english_words(n_words: int = 60000) -> dict[str, float]:
     """``{word: frequency}`` of the ``n_words`` most frequent English words that are single
     lower-case word tokens (from the package ``wordfreq``)."""
-    from semcom.semantic.text_codec import tokenize
+    from semcom.semantic.tokens import tokenize
 
     try:
         import wordfreq

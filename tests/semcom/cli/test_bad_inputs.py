@@ -90,6 +90,7 @@ CASES = [
     ([*IMAGE, "--out", "{tmp}/o.xyz"], "must end with one of: .png"),
     ([*IMAGE, "--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295, got '-1'"),
     ([*IMAGE, "--seed", "1.5"], "argument --seed: must be an integer"),
+    ([*IMAGE, "--plugin", "/nonexistent.py"], "plugin file not found: /nonexistent.py"),
     (["transmit", "{binary}", "--scheme", "bound"], "not a readable image file"),
     (["transmit", "{text_png}", "--scheme", "bound"], "not a readable image file"),
     (["transmit", "{empty}", "--scheme", "bound"], "is a folder, not an image file"),
@@ -351,7 +352,7 @@ def tripwires(monkeypatch):
     monkeypatch.setattr("semcom.cli.link.generate_bler_table", computed)
     monkeypatch.setattr("semcom.cli.network.simulate", computed)
     monkeypatch.setattr("semcom.jscc.train.CropSampler.batch", computed)
-    monkeypatch.setattr("semcom.semantic.text_codec.load_flickr8k_pairs", computed)
+    monkeypatch.setattr("semcom.semantic.corpus.load_flickr8k_pairs", computed)
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:

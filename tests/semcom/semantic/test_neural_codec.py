@@ -111,7 +111,7 @@ def test_training_lowers_the_loss_and_checkpoint_round_trips(tmp_path):
     ngram = TextCodec.from_corpus(TINY_CORPUS, order=3)
     words = list(ngram.vocab)
     wid = {w: i for i, w in enumerate(words)}
-    from semcom.semantic.text_codec import corpus_tokens
+    from semcom.semantic.tokens import corpus_tokens
 
     captions = [(f"img{i}", [wid[t] for t in corpus_tokens(c)]) for i, c in enumerate(TINY_CORPUS * 4)]
     mean, axes, scale = principal_axes(embed_words(words)[2:], DIM)  # real MiniLM word vectors
