@@ -47,10 +47,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--key-file", metavar="FILE", help=f"the publisher's Ed25519 public key or the HMAC secret (default: ${KEY_ENV})"
     )
 
-    p = commands.add_parser("init", parents=[common], help="create a knowledge base, empty or holding a prompt codec")
+    p = commands.add_parser("init", parents=[common],
+                            help="create a knowledge base whose first version holds the prompt codec (or --empty)")
     p.add_argument("path", nargs="?", help="knowledge base file to create (instead of --db)")
-    p.add_argument("--codec", choices=("neural", "ngram", "unigram"),
-                   help="first version holds this shipped prompt codec (default: an empty store)")
+    p.add_argument("--codec", choices=("neural", "ngram", "unigram"), default="neural",
+                   help="the prompt codec of the first version (default: neural, the shipped checkpoint)")
+    p.add_argument("--empty", action="store_true",
+                   help="create an empty store instead (a receiver that gets its first version as an update)")
     p.add_argument("--corpus", metavar="DIR", help="captions for --codec ngram|unigram (default: the shared Flickr8k)")
     p.set_defaults(run=_init)
 
@@ -134,9 +137,9 @@ def _init(args: argparse.Namespace) -> int:
     path = _store_path(args)
     if os.path.exists(path):
         raise KnowledgeBaseError(f"{path!r} already exists; pick another path or remove it")
-    if args.codec is None:
+    if args.empty:
         if args.corpus is not None:
-            raise KnowledgeBaseError("--corpus builds a prompt codec: add --codec ngram or --codec unigram")
+            raise KnowledgeBaseError("--corpus builds a prompt codec; an --empty store holds none")
         KnowledgeBase(path).close()
         print(f"initialised an empty knowledge base at {path}")
         return 0

@@ -31,8 +31,8 @@ def test_round_trip_between_two_stores(tmp_path, capsys, monkeypatch):
     key_file.write_bytes(b"a-shared-secret-key-0123456789\n")
     update_1, update_2 = str(tmp_path / "u1.skbu"), str(tmp_path / "u2.skbu")
 
-    assert _run(["kb", "init", "--db", tx_db]) == 0
-    assert _run(["kb", "init", "--db", rx_db]) == 0
+    assert _run(["kb", "init", "--empty", "--db", tx_db]) == 0
+    assert _run(["kb", "init", "--empty", "--db", rx_db]) == 0
     with KnowledgeBase(tx_db) as kb:
         kb.put(VOCABULARY, "en", b"alpha beta gamma", {"size": 3})
         kb.model_ref("decoder", "cd" * 32, {"layers": 4})
@@ -81,9 +81,9 @@ def test_errors(tmp_path, capsys, monkeypatch):
     assert _parse(["kb", "show"]).db == DEFAULT_DB
     with pytest.raises(KnowledgeBaseError, match="no knowledge base"):
         _run(["kb", "show", "--db", db])
-    _run(["kb", "init", "--db", db])
+    _run(["kb", "init", "--empty", "--db", db])
     with pytest.raises(KnowledgeBaseError, match="already exists"):
-        _run(["kb", "init", "--db", db])
+        _run(["kb", "init", "--empty", "--db", db])
     assert _run(["kb", "show", "--db", db]) == 0
     assert "head none" in capsys.readouterr().out
     with KnowledgeBase(db) as kb:
@@ -105,7 +105,7 @@ def test_errors(tmp_path, capsys, monkeypatch):
 def _store_with_three_updates(tmp_path, sign_key):
     """A sender with v1, v2 and back to v1, exported as updates 1, 2, 3; returns (paths, v1, v2)."""
     tx_db = str(tmp_path / "tx.sqlite")
-    _run(["kb", "init", "--db", tx_db])
+    _run(["kb", "init", "--empty", "--db", tx_db])
     with KnowledgeBase(tx_db) as kb:
         kb.put(VOCABULARY, "en", b"alpha beta gamma")
         v1 = kb.commit("first")
@@ -129,7 +129,7 @@ def test_ed25519_keys_sign_and_verify_from_the_command_line(tmp_path, capsys, mo
     assert "signed with ed25519" in capsys.readouterr().out
 
     rx_db = str(tmp_path / "rx.sqlite")
-    _run(["kb", "init", "--db", rx_db])
+    _run(["kb", "init", "--empty", "--db", rx_db])
     assert _run(["kb", "import", "--db", rx_db, "--key-file", public, u1]) == 0
     assert "ed25519 signature checked" in capsys.readouterr().out
 
@@ -171,7 +171,7 @@ def test_replays_rollbacks_and_counter_lowering_are_refused(tmp_path, capsys, mo
     secret = str(tmp_path / "shared.key")
     (u1, u2, u3), v1, v2 = _store_with_three_updates(tmp_path, secret)
     rx_db = str(tmp_path / "rx.sqlite")
-    _run(["kb", "init", "--db", rx_db])
+    _run(["kb", "init", "--empty", "--db", rx_db])
     for path in (u1, u2, u3):
         assert _run(["kb", "import", "--db", rx_db, "--key-file", secret, path]) == 0
     capsys.readouterr()
