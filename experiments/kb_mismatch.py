@@ -52,7 +52,7 @@ def main(argv=None) -> dict:
     net = Network()
     net.add_node(Node("edge", "edge", 1e14, 2**36, ("captioner",)))
     net.add_node(Node("ue", "device", 2e13, 2**33, ("generator",)))
-    link = net.add_link("edge", "ue", snr_db=args.snr_db, bandwidth_hz=1e6, latency_s=0.001)
+    net.add_link("edge", "ue", snr_db=args.snr_db, bandwidth_hz=1e6, latency_s=0.001)
 
     sender_kb, receiver_kb = KnowledgeBase(), KnowledgeBase()
     for kb in (sender_kb, receiver_kb):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import semcom.testing  # noqa: F401 - registers the tiny test doubles (tiny-vit-gpt2, tiny-stable-diffusion)
+# Nothing may be fetched from the Hugging Face hub in tests: everything runs on tiny local models.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import semcom.testing  # noqa: E402,F401 - registers the tiny test doubles (tiny-vit-gpt2, tiny-stable-diffusion)
 
 
 def _write_image_folder(folder: Path, n: int = 4, size: tuple[int, int] = (96, 80)) -> Path:
