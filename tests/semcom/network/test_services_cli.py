@@ -174,3 +174,21 @@ def test_cli_bad_config_exit_code(tmp_path, capsys):
     path.write_text('budget = 10\npolicies = ["nope"]\n[kb]\ncorpus = ["a dog"]\n[[users]]\nsnr_db = 1.0\nimage = "a.png"\n')
     assert main(["network", "simulate", str(path)]) == 2
     assert "policies" in capsys.readouterr().err
+
+
+def test_scenario_confidences_come_from_the_captioner(tmp_path, captioned):
+    from semcom.images import load_image
+    from semcom.network.scenario import simulate
+
+    users = [{"name": n, "snr_db": 8.0, "image": str(captioned / f), "confidence": 0.123}
+             for n, f in (("a", "a.png"), ("b", "b.png"))]
+    scn = parse_scenario({"budget": 4000, "trials": 1, "policies": ["confidence"], "plugins": ["semcom.testing"],
+                          "captioner": "tiny-vit-gpt2", "kb": {"corpus": CORPUS, "previous_lines": 3},
+                          "users": users})
+    report = simulate(scn, seed=0)
+    tiny = CAPTIONERS.create("tiny-vit-gpt2", seed=0)
+    for user, file in zip(report["users"], ("a.png", "b.png")):
+        caption = tiny.caption(load_image(captioned / file))
+        assert user["confidence"] == pytest.approx(float(np.mean(caption.token_confidences)))
+        assert user["confidence"] != 0.123  # the stated value is only for captioners that give none
+    assert report["setting"]["captioner"] == "tiny-vit-gpt2(seed=0) (test double)"
