@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from knowledge_base import KnowledgeBase
 from semcom.errors import ConfigError
 from semcom.generative.captioner import CAPTIONERS
 from semcom.generative.generator import FallbackGenerator
@@ -55,6 +56,7 @@ from semcom.network.services import FlopModel, SemanticCommunicationService
 from semcom.options import SNR_DB
 from semcom.runner import load_plugins
 from semcom.schemes.gai import GenerativeReceiver, GenerativeTransmitter, PromptBuilder
+from semcom.semantic.knowledge import codec_from_kb, put_codec
 from semcom.semantic import TextCodec, default_data_dir, load_flickr8k_captions, normalize_prompt
 
 
@@ -210,11 +212,36 @@ def build_network(scn: Scenario) -> Network:
     return net
 
 
+def knowledge_stores(scn: Scenario) -> tuple[dict[str, KnowledgeBase], dict[str, str]]:
+    """Each node's own knowledge base (in memory), and the ids of the versions ``previous`` and ``current``
+    (prompt codecs of the first ``previous_lines`` and ``current_lines`` KB captions): the edge holds both, a
+    user the versions up to the one it holds. Versions are content-addressed: the same codec is the same
+    version id in every store."""
+    codecs = {"previous": TextCodec.from_corpus(scn.kb_lines[: scn.previous_lines]),
+              "current": TextCodec.from_corpus(scn.kb_lines[: scn.current_lines])}
+    stores, versions = {}, {}
+    for node, upto in [("edge", "current")] + [(u.name, u.kb) for u in scn.users]:
+        kb = KnowledgeBase()
+        for name in ("previous", "current"):
+            put_codec(kb, codecs[name])
+            versions[name] = kb.commit(f"prompt codec of the {name} KB captions")
+            if name == upto:
+                break
+        stores[node] = kb
+    return stores, versions
+
+
+def held_codecs(kb: KnowledgeBase) -> list[TextCodec]:
+    """The prompt codecs of every version a store holds, newest first (a receiver decodes with the one a
+    prompt's header names)."""
+    return [codec_from_kb(kb, info.id) for info in reversed(kb.versions())]
+
+
 def simulate(scn: Scenario, seed: int = 0) -> dict:
     """Allocate under every policy and send every user's image for real; returns the report dict."""
     sim = get_similarity(scn.similarity)
-    previous = TextCodec.from_corpus(scn.kb_lines[: scn.previous_lines])
-    current = TextCodec.from_corpus(scn.kb_lines[: scn.current_lines])
+    stores, versions = knowledge_stores(scn)
+    previous, current = (codec_from_kb(stores["edge"], versions[name]) for name in ("previous", "current"))
     net = build_network(scn)
     common = previous if any(u.kb == "previous" for u in scn.users) else current
     fallback = normalize_prompt(scn.fallback)
@@ -225,7 +252,7 @@ def simulate(scn: Scenario, seed: int = 0) -> dict:
     transmitters = {"previous": GenerativeTransmitter(captioner, keywords, whole_caption, previous),
                     "current": GenerativeTransmitter(captioner, keywords, whole_caption, current)}
     generator = FallbackGenerator("network scenario: generation charged to the device's clock, not drawn")
-    receivers = {u.name: GenerativeReceiver([current, previous] if u.kb == "current" else [previous], generator,
+    receivers = {u.name: GenerativeReceiver(held_codecs(stores[u.name]), generator,
                                             fallback_prompt=fallback) for u in scn.users}
     images = {u.name: load_image(u.image) for u in scn.users}
     profiles, sent = [], {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import numpy as np
 import pytest
 import torch
@@ -192,3 +193,15 @@ def test_scenario_confidences_come_from_the_captioner(tmp_path, captioned):
         assert user["confidence"] == pytest.approx(float(np.mean(caption.token_confidences)))
         assert user["confidence"] != 0.123  # the stated value is only for captioners that give none
     assert report["setting"]["captioner"] == "tiny-vit-gpt2(seed=0) (test double)"
+
+
+def test_every_node_decodes_with_its_own_knowledge_base(captioned):
+    from semcom.network.scenario import held_codecs, knowledge_stores
+
+    scn = parse_scenario(json.loads(json.dumps(tomllib.loads(SCENARIO.format(corpus=json.dumps(CORPUS),
+                                                                             folder=captioned)))))
+    stores, versions = knowledge_stores(scn)
+    assert [len(stores[n].versions()) for n in ("edge", "a", "b", "c")] == [2, 2, 1, 2]  # b holds "previous"
+    assert stores["b"].head == versions["previous"] and stores["a"].head == versions["current"]
+    tags = [codec.kb_version for codec in held_codecs(stores["a"])]
+    assert tags == [stores["edge"].short_id(versions[v], 8) for v in ("current", "previous")]
