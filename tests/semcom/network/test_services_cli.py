@@ -198,8 +198,7 @@ def test_scenario_confidences_come_from_the_captioner(tmp_path, captioned):
 def test_every_node_decodes_with_its_own_knowledge_base(captioned):
     from semcom.network.scenario import held_codecs, knowledge_stores
 
-    scn = parse_scenario(json.loads(json.dumps(tomllib.loads(SCENARIO.format(corpus=json.dumps(CORPUS),
-                                                                             folder=captioned)))))
+    scn = parse_scenario(tomllib.loads(SCENARIO.format(corpus=json.dumps(CORPUS), folder=captioned)))
     stores, versions = knowledge_stores(scn)
     assert [len(stores[n].versions()) for n in ("edge", "a", "b", "c")] == [2, 2, 1, 2]  # b holds "previous"
     assert stores["b"].head == versions["previous"] and stores["a"].head == versions["current"]
