@@ -219,7 +219,11 @@ def test_ctrl_c_stops_a_run_that_resumes(launcher, tmp_path):
     """SIGINT (Ctrl-C) in the middle of ``semcom run``: exit 130 and one line saying how to resume; the same
     command then finishes the sweep without repeating an item."""
     config = tmp_path / "killed.toml"
-    config.write_text(textwrap.dedent(CONFIG).format(limit=1))
+    paced = Path(__file__).with_name("paced_plugin.py")  # items 3 and 4 take 1 s each: the signal lands mid-run
+    text = textwrap.dedent(CONFIG).format(limit=1).replace('name = "jscc"\nlabel = "semantic"',
+                                                           'name = "paced"\nseconds = 1.0')
+    assert "paced" in text
+    config.write_text(f'plugins = ["{paced}"]\n' + text)
     out, log = tmp_path / "out", tmp_path / "interrupted.log"
     argv = ["run", str(config), "--out", str(out), "--no-progress"]
     pid = launcher.start(argv, log, tmp_path)
