@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 LAUNCHER = r"""
-import json, os, sys, traceback
+import json, os, signal, sys, traceback
 from semcom.cli.main import main
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
@@ -27,6 +27,9 @@ for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         code = 1
+        # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the suite runs as a background job
+        # (which starts with SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             os.chdir(request["cwd"])
             log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
