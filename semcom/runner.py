@@ -69,7 +69,7 @@ from semcom.files import append_line, exclusive, jsonable, output_folder, write_
 from semcom.images import centre_crop, default_images, list_images, load_image
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
-from semcom.schemes import SCHEMES, BuildContext, Scheme, SchemeResult
+from semcom.schemes import SCHEMES, BuildContext, Scheme, SchemeResult, make_scheme
 
 DEFAULT_CAPTIONS = Path(__file__).resolve().parent / "data" / "default_captions.json"
 
@@ -439,11 +439,7 @@ def build_scheme(entry: dict, config: dict, context: BuildContext) -> Scheme:
         options["seed"] = config["seed"]
     if "context" in params:
         options["context"] = context
-    build = getattr(factory, "from_config", factory)
-    try:
-        return build(**options)
-    except TypeError as err:
-        raise ConfigError(f"bad options for scheme {entry['name']!r}: {err}") from err
+    return make_scheme(entry["name"], **options)
 
 
 def run_experiment(config: dict, out: str | os.PathLike | None, progress: bool = True,

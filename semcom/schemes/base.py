@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semcom.errors import ConfigError
 from semcom.registry import Registry
 
 
@@ -125,3 +126,13 @@ class Scheme(ABC):
 
 
 SCHEMES: Registry = Registry("scheme")
+
+
+def make_scheme(name: str, **options: Any) -> Scheme:
+    """The registered scheme ``name`` built from config options (through its ``from_config`` when it has one)."""
+    factory = SCHEMES.get(name)
+    build = getattr(factory, "from_config", factory)
+    try:
+        return build(**options)
+    except TypeError as err:
+        raise ConfigError(f"bad options for scheme {name!r}: {err}") from err

@@ -26,6 +26,7 @@ channel uses) is not worth a lost prompt.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import warnings
@@ -479,8 +480,6 @@ SCHEMES.register("gai")(GenerativeScheme)
 
 def _create(registry, name: str, seed: int, **options):
     """A stage from its registry; stages that take a ``seed`` (random test doubles) get the scheme's."""
-    import inspect
-
     if "seed" in inspect.signature(registry.get(name)).parameters:
         options.setdefault("seed", seed)
     return registry.create(name, **options)
