@@ -80,8 +80,13 @@ def gpt2_profile(n_embd: int, n_layer: int, vocab_size: int, seq_len: int, *, n_
     for i in range(n_layer):
         layers.append(LayerProfile(f"block{i}", float(24 * T * d * d + 4 * T * T * d), feature,
                                    4 * (12 * d * d + 13 * d), 4 * (4 * T * d + n_head * T * T)))
-    layers.append(LayerProfile("head", float(2 * d * V + 5 * T * d), ids + TOKEN_HEADER_BITS, 4 * (V * d + 2 * d), 4 * V))
-    return ChainProfile(tuple(layers), T * ids + TOKEN_HEADER_BITS, ids + TOKEN_HEADER_BITS)
+    layers.append(LayerProfile("head", float(2 * d * V + 5 * T * d), token_packet_bits(1, ids), 4 * (V * d + 2 * d), 4 * V))
+    return ChainProfile(tuple(layers), token_packet_bits(T, ids), token_packet_bits(1, ids))
+
+
+def token_packet_bits(count: int, id_bits: int) -> int:
+    """Bits of a packet of ``count`` token ids (ids packed and padded to whole bytes, plus the header)."""
+    return TOKEN_HEADER_BITS + 8 * math.ceil(count * id_bits / 8)
 
 
 @dataclass
