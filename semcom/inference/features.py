@@ -116,8 +116,10 @@ def transfer(link: Link, bits: np.ndarray, decode, clock: SimClock, *, rounds: i
     clock.charge_link(link, delivery.cost)
     hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, delivery.ok))
     if not delivery.ok:
-        raise LinkFailedError(f"{link.name}: a {bits.size}-bit packet failed its CRC {delivery.retransmissions + 1} "
-                              f"times at {link.snr_db:g} dB")
+        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet failed its CRC {delivery.retransmissions + 1} "
+                                f"times at {link.snr_db:g} dB")
+        error.hops = hops  # what the request had sent, the failed packet included
+        raise error
     return delivery.value
 
 
