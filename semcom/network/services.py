@@ -391,3 +391,8 @@ class DataSensingService(Service):
             sum((c.seconds for c in charges if c.kind == "transmission"), Fraction(0)),
             metrics, list(details.values()),
         )
+
+
+# The collaborative-inference service lives in semcom.inference.service (it runs the caption LMs trained
+# there); importing it here registers it with the other services.
+from semcom.inference import service as _collaborative_inference  # noqa: E402,F401
