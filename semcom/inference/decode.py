@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from semcom.errors import ConfigError
 from semcom.inference.features import Hop, model_profile, pack_tokens, transfer, unpack_tokens
 from semcom.inference.lm import EOS, MAX_TOKENS
 from semcom.inference.split import Route
@@ -93,10 +94,18 @@ def cascade(small, large, ids: list[int], route: Route, clock: SimClock, *, thre
     if confidence >= threshold or len(route) == 1:
         return CascadeResult(tokens, confidence, False)
     hops: list[Hop] = []
-    up = climb(route, ids, small, clock, rounds, generator, hops)
-    answer, _ = greedy(large, up, max_new, clock, route.nodes[-1])
-    answer = descend(route, answer, large, clock, rounds, generator, hops) if answer else []
-    return CascadeResult(list(answer), confidence, True, hops)
+    answer = remote_greedy(large, ids, route, clock, max_new=max_new, rounds=rounds, generator=generator, hops=hops)
+    return CascadeResult(answer, confidence, True, hops)
+
+
+def remote_greedy(lm, ids: list[int], route: Route, clock: SimClock, *, max_new: int, rounds: int,
+                  generator: torch.Generator, hops: list[Hop] | None = None) -> list[int]:
+    """Target-only decoding on the route's top node: the prompt climbs once, ``lm`` decodes greedily
+    there, the answer comes back down once."""
+    hops = [] if hops is None else hops
+    up = climb(route, ids, lm, clock, rounds, generator, hops)
+    answer, _ = greedy(lm, up, max_new, clock, route.nodes[-1])
+    return list(descend(route, answer, lm, clock, rounds, generator, hops)) if answer else []
 
 
 @dataclass
@@ -114,14 +123,21 @@ class SpeculativeResult:
 
 @torch.no_grad()
 def speculative(draft, target, ids: list[int], route: Route, clock: SimClock, *, k: int, max_new: int,
-                rounds: int, generator: torch.Generator) -> SpeculativeResult:
+                rounds: int, generator: torch.Generator, prompt_at: str = "draft") -> SpeculativeResult:
     """Speculative decoding with the draft on ``route.nodes[0]`` and the target on ``route.nodes[-1]``
-    (packets relayed hop by hop). Raises LinkFailedError when a packet cannot get through."""
+    (packets relayed hop by hop). The prompt starts on the draft's node (``prompt_at="draft"``: it climbs
+    to the target once) or on the target's (it goes down to the draft once); the answer ends on both.
+    Raises LinkFailedError when a packet cannot get through."""
     if k < 1:
-        raise ValueError("k must be >= 1")
+        raise ConfigError(f"draft_tokens must be >= 1, got {k}")
+    if prompt_at not in ("draft", "target"):
+        raise ConfigError(f"prompt_at must be 'draft' or 'target', got {prompt_at!r}")
     hops: list[Hop] = []
     dnode, tnode = route.nodes[0], route.nodes[-1]
-    climb(route, ids, draft, clock, rounds, generator, hops)  # the target gets the prompt once
+    if prompt_at == "draft":
+        climb(route, ids, draft, clock, rounds, generator, hops)  # the target gets the prompt once
+    else:
+        descend(route, ids, draft, clock, rounds, generator, hops)
     seq, out = list(ids), []
     stats = SpeculativeResult(out, 0, 0, 0, hops)
     limit = room(ids, max_new)

@@ -393,6 +393,11 @@ class DataSensingService(Service):
         )
 
 
-# The collaborative-inference service lives in semcom.inference.service (it runs the caption LMs trained
-# there); importing it here registers it with the other services.
-from semcom.inference import service as _collaborative_inference  # noqa: E402,F401
+
+@SERVICES.register("collaborative_inference")
+def collaborative_inference(**kwargs: Any) -> Service:
+    """The collaborative-inference service, :class:`semcom.inference.service.CollaborativeInferenceService`
+    (imported on first use: it loads the caption LMs trained in :mod:`semcom.inference`)."""
+    from semcom.inference.service import CollaborativeInferenceService
+
+    return CollaborativeInferenceService(**kwargs)

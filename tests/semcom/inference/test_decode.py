@@ -45,3 +45,22 @@ def test_cascade_threshold_decides_escalation():
     up = cascade(small, large, ids, route, clock, threshold=1.01, max_new=8, rounds=3, generator=gen)
     assert up.escalated and up.tokens == greedy(large, ids, 8)[0]
     assert [h.link for h in up.hops] == ["ue->edge", "edge->ue"]
+
+
+def test_speculative_with_target_on_the_device_saves_device_passes():
+    from semcom.inference.decode import remote_greedy
+    small, large = load_caption_lm("small"), load_caption_lm("large")
+    route = Route.through(net(), ["edge", "ue"])  # draft on the edge, the big model on the slow device
+    ids = large.tokenizer.encode("a dog")
+    ref_clock = SimClock()
+    ref, _ = greedy(large, ids, 10, ref_clock, route.nodes[-1])
+    clock = SimClock()
+    got = speculative(small, large, ids, route, clock, k=4, max_new=10, rounds=3,
+                      generator=torch.Generator().manual_seed(0), prompt_at="target")
+    assert got.tokens == ref
+    assert clock.ledger[0].kind == "transmission" and clock.ledger[0].target == "ue->edge"
+    if got.accepted:
+        assert clock.total("compute", "ue") < ref_clock.total("compute", "ue")
+    remote = remote_greedy(large, ids, Route.through(net(), ["ue", "edge"]), SimClock(), max_new=10, rounds=3,
+                           generator=torch.Generator().manual_seed(0))
+    assert remote == ref
