@@ -1,4 +1,5 @@
-"""The collaborative-inference service on the node model (``SERVICES.create("collaborative_inference")``).
+"""The collaborative-inference service on the node model, registered in :data:`~semcom.network.services.SERVICES`
+as ``collaborative_inference`` when this module is imported.
 
 A request is a caption prefix (and optionally the rest of the caption, the reference) that the device
 wants continued. ``route`` names the nodes the request may climb (device first). Modes:
@@ -37,7 +38,7 @@ from semcom.inference.split import Route, fixed_plan, plan_split
 from semcom.network.clock import SimClock
 from semcom.network.fidelity import token_f1
 from semcom.network.nodes import Network
-from semcom.network.services import Service, ServiceReport, _generator
+from semcom.network.services import SERVICES, Service, ServiceReport, _generator
 
 MODES = ("device", "edge", "cloud", "adaptive", "cascade", "speculative")
 FALLBACKS = ("device", "fail")
@@ -79,6 +80,7 @@ class _Outcome:
     planning_s: float = 0.0
 
 
+@SERVICES.register("collaborative_inference")
 class CollaborativeInferenceService(Service):
     """Continue caption prefixes with the device, edge and cloud working together (see the module docstring).
 

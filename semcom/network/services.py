@@ -391,13 +391,3 @@ class DataSensingService(Service):
             sum((c.seconds for c in charges if c.kind == "transmission"), Fraction(0)),
             metrics, list(details.values()),
         )
-
-
-
-@SERVICES.register("collaborative_inference")
-def collaborative_inference(**kwargs: Any) -> Service:
-    """The collaborative-inference service, :class:`semcom.inference.service.CollaborativeInferenceService`
-    (imported on first use: it loads the caption LMs trained in :mod:`semcom.inference`)."""
-    from semcom.inference.service import CollaborativeInferenceService
-
-    return CollaborativeInferenceService(**kwargs)

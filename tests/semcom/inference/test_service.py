@@ -23,7 +23,7 @@ def net(snr_db: float = 15.0, device_memory: int = 2**30) -> Network:
 
 
 def test_registered():
-    assert isinstance(SERVICES.create("collaborative_inference"), CollaborativeInferenceService)
+    assert SERVICES.get("collaborative_inference") is CollaborativeInferenceService
 
 
 @pytest.mark.parametrize("mode", MODES)
