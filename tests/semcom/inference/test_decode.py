@@ -19,7 +19,7 @@ def net(snr_db: float = 15.0) -> Network:
     return n
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("k", [1, 4])
 def test_speculative_output_equals_target_greedy(k):
     small, large = load_caption_lm("small"), load_caption_lm("large")
     route = Route.through(net(), ["ue", "edge"])
