@@ -11,7 +11,9 @@ wants continued. ``route`` names the nodes the request may climb (device first).
 * ``cascade``: the small model answers on the device when its mean token probability clears
   ``threshold``, else the prompt climbs to the big model on the route's top node;
 * ``speculative``: the small model drafts ``draft_tokens`` on the device, the big model on the route's
-  top node verifies (output equal to the big model's greedy decoding).
+  top node verifies (output equal to the big model's greedy decoding); with ``speculative_target="device"``
+  the big model runs on the device and the small one drafts on the route's top node (the prompt goes
+  down to it once), so the device makes one big pass per accepted block instead of one per token.
 
 Every packet is CRC-checked and resent up to ``rounds`` times; a packet that never gets through raises
 inside the request, which then falls back to the device (``fallback="device"``: the big model on the
@@ -99,9 +101,12 @@ class CollaborativeInferenceService(Service):
     def run(self, network: Network, clock: SimClock, *, route: Sequence[str], requests: Sequence[Any],
             mode: str = "adaptive", max_new_tokens: int = 8, threshold: float = 0.5, draft_tokens: int = 4,
             rounds: int = 3, fallback: str = "device", mcs: int | None = None, seed: int | None = 0,
-            generator: torch.Generator | None = None) -> ServiceReport:
+            generator: torch.Generator | None = None, speculative_target: str = "top") -> ServiceReport:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+        if speculative_target not in ("top", "device"):
+            raise ConfigError(f"speculative_target must be 'top' or 'device', got {speculative_target!r}")
+        self._spec_target = speculative_target
         if fallback not in FALLBACKS:
             raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
         if not requests:
@@ -179,8 +184,12 @@ class CollaborativeInferenceService(Service):
         if mode == "speculative":
             if len(route) < 2:
                 raise ConfigError("speculative decoding needs a route of at least two nodes")
+            on_device = self._spec_target == "device"
+            if on_device:  # draft on the top node, the big model on the device
+                route = Route(route.nodes[::-1], route.down[::-1], route.up[::-1], route.mcs)
             try:
-                r = speculative(self.small, self.big, ids, route, clock, k=k, max_new=max_new, rounds=rounds, generator=gen)
+                r = speculative(self.small, self.big, ids, route, clock, k=k, max_new=max_new, rounds=rounds,
+                                generator=gen, prompt_at="target" if on_device else "draft")
             except LinkFailedError as err:
                 return _Outcome([], False, "-", str(err), hops=getattr(err, "hops", []))
             return _Outcome(r.tokens, True, f"draft {route.nodes[0].name}, target {route.nodes[-1].name}",

@@ -77,3 +77,25 @@ def test_low_snr_request_falls_back_or_fails_visibly():
 def test_held_out_requests_are_deterministic():
     a = held_out_requests(5)
     assert a == held_out_requests(5) and len(a) == 5 and all(p and r for p, r in a)
+
+
+def test_speculative_with_the_big_model_on_the_device():
+    service = CollaborativeInferenceService()
+    clock = SimClock()
+    report = service.run(net(), clock, route=["ue", "edge"], requests=REQUESTS[:2], mode="speculative",
+                         max_new_tokens=6, speculative_target="device")
+    big = load_caption_lm("large")
+    for d, (prefix, _) in zip(report.details, REQUESTS[:2]):
+        assert d["where"] == "draft edge, target ue"
+        assert d["output"] == big.tokenizer.decode(greedy(big, big.tokenizer.encode(prefix), 6)[0])
+    assert clock.ledger[0].target == "ue->edge"
+
+
+def test_adaptive_replans_when_the_snr_changes():
+    service = CollaborativeInferenceService()
+    network = net(20.0)
+    good = service.run(network, SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], mode="adaptive", max_new_tokens=2)
+    network.link("ue", "edge").snr_db = network.link("edge", "ue").snr_db = -10.0
+    bad = service.run(network, SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], mode="adaptive", max_new_tokens=2)
+    assert good.details[0]["where"].startswith("edge[") and bad.details[0]["where"].startswith("ue[")
+    assert bad.channel_uses == 0 and good.details[0]["output"] == bad.details[0]["output"]
