@@ -91,7 +91,8 @@ def run_run(args: argparse.Namespace) -> int:
     for mode in cfg.modes:
         report = service.run(cfg.network, SimClock(), route=cfg.route, requests=cfg.requests, mode=mode,
                              max_new_tokens=cfg.max_new_tokens, threshold=cfg.threshold, draft_tokens=cfg.draft_tokens,
-                             rounds=cfg.rounds, fallback=cfg.fallback, seed=args.seed)
+                             rounds=cfg.rounds, fallback=cfg.fallback, seed=args.seed,
+                             speculative_target=cfg.speculative_target)
         out["modes"][mode] = report.as_dict()
     if args.json:
         json.dump(out, sys.stdout, indent=1)

@@ -8,6 +8,7 @@ Keys (see ``experiments/infer_3tier.toml``)::
     prefix_words = 3
     max_new_tokens = 8, threshold = 0.5, draft_tokens = 4, rounds = 3, fallback = "device"
     model = "large", small = "small"       # shipped checkpoint names or folders
+    speculative_target = "top"             # or "device": the big model on the device, the draft up the route
     [[nodes]]  name, kind, flops, memory
     [[links]]  src, dst, snr_db, bandwidth_hz, latency_s = 0, channel = "awgn", both = true
     [plan]     seq_len = 12, snr_db = [-5, 0, 5, ...] (swept on the route's first hop, both ways),
@@ -52,13 +53,14 @@ class InferenceConfig:
     model: str = "large"
     small: str = "small"
     plan: dict = field(default_factory=dict)
+    speculative_target: str = "top"
 
 
 def parse_config(cfg: dict) -> InferenceConfig:
     from semcom.inference.service import MODES, held_out_requests
 
     known = {"route", "modes", "requests", "prompts", "prefix_words", "max_new_tokens", "threshold", "draft_tokens",
-             "rounds", "fallback", "model", "small", "nodes", "links", "plan"}
+             "rounds", "fallback", "model", "small", "nodes", "links", "plan", "speculative_target"}
     unknown = set(cfg) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
@@ -88,7 +90,7 @@ def parse_config(cfg: dict) -> InferenceConfig:
         net, [str(r) for r in route], list(modes), requests,
         _get(cfg, "max_new_tokens", int, 8), float(_get(cfg, "threshold", _NUM, 0.5)), _get(cfg, "draft_tokens", int, 4),
         _get(cfg, "rounds", int, 3), _get(cfg, "fallback", str, "device"), _get(cfg, "model", str, "large"),
-        _get(cfg, "small", str, "small"), dict(_get(cfg, "plan", dict, {})))
+        _get(cfg, "small", str, "small"), dict(_get(cfg, "plan", dict, {})), _get(cfg, "speculative_target", str, "top"))
 
 
 def load_config(path: str | Path) -> InferenceConfig:
