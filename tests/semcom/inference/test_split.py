@@ -79,3 +79,17 @@ def test_deep_chain_planned_quickly():
     plan = plan_split(chain, route)
     assert time.perf_counter() - start < 2.0
     assert plan.feasible
+
+
+def test_memory_forces_a_mid_model_cut():
+    chain = gpt2_profile(128, 8, 1504, 12)  # ~8.7 MB of float32 weights
+    net = Network()
+    net.add_node(Node("ue", "device", 1e9, 4_000_000))
+    net.add_node(Node("edge", "edge", 1e11, 6_000_000))
+    for a, b in (("ue", "edge"), ("edge", "ue")):
+        net.add_link(a, b, snr_db=10.0, bandwidth_hz=1e6, latency_s=0.002)
+    route = Route.through(net, ["ue", "edge"])
+    plan = plan_split(chain, route)
+    assert plan.feasible and 0 < plan.cuts[0] < len(chain)
+    assert plan.latency_s == pytest.approx(brute_force(chain, route).latency_s, rel=1e-12)
+    assert math.isinf(fixed_plan(chain, route, 0).latency_s) and math.isinf(fixed_plan(chain, route, 1).latency_s)
