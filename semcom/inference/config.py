@@ -1,0 +1,147 @@
+"""Collaborative-inference configs (TOML) for ``semcom infer plan|run``: nodes, links, route, requests.
+
+Keys (see ``experiments/infer_3tier.toml``)::
+
+    route = ["ue", "edge", "cloud"]        # device first
+    modes = ["device", "edge", "cloud", "adaptive", "cascade", "speculative"]
+    requests = 6                           # held-out Flickr8k captions (or: prompts = ["a dog", ...])
+    prefix_words = 3
+    max_new_tokens = 8, threshold = 0.5, draft_tokens = 4, rounds = 3, fallback = "device"
+    model = "large", small = "small"       # shipped checkpoint names or folders
+    speculative_target = "top"             # or "device": the big model on the device, the draft up the route
+    [[nodes]]  name, kind, flops, memory
+    [[links]]  src, dst, snr_db, bandwidth_hz, latency_s = 0, channel = "awgn", both = true
+    [plan]     seq_len = 12, snr_db = [-5, 0, 5, ...] (swept on the route's first hop, both ways),
+               n_embd / n_layer / n_head / vocab_size (an architecture to plan; default: the big model's)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semcom.errors import ConfigError
+from semcom.network.nodes import Network, Node
+
+_NUM = (int, float)
+
+
+def _get(cfg: dict, key: str, types, default=..., where: str = ""):
+    if key not in cfg:
+        if default is ...:
+            raise ConfigError(f"missing key {where}{key!r} in the inference config")
+        return default
+    value = cfg[key]
+    allowed = types if isinstance(types, tuple) else (types,)
+    if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+        raise ConfigError(f"key {where}{key!r} has the wrong type: {type(value).__name__}")
+    return value
+
+
+@dataclass
+class InferenceConfig:
+    network: Network
+    route: list[str]
+    modes: list[str]
+    requests: list
+    max_new_tokens: int = 8
+    threshold: float = 0.5
+    draft_tokens: int = 4
+    rounds: int = 3
+    fallback: str = "device"
+    model: str = "large"
+    small: str = "small"
+    plan: dict = field(default_factory=dict)
+    speculative_target: str = "top"
+
+
+def parse_config(cfg: dict) -> InferenceConfig:
+    from semcom.inference.service import MODES, held_out_requests
+
+    known = {"route", "modes", "requests", "prompts", "prefix_words", "max_new_tokens", "threshold", "draft_tokens",
+             "rounds", "fallback", "model", "small", "nodes", "links", "plan", "speculative_target"}
+    unknown = set(cfg) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
+    net = Network()
+    for i, n in enumerate(_get(cfg, "nodes", list)):
+        w = f"nodes[{i}]."
+        net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w), _get(n, "flops", _NUM, where=w),
+                          _get(n, "memory", int, where=w)))
+    for i, l in enumerate(_get(cfg, "links", list)):
+        w = f"links[{i}]."
+        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
+                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w), channel=_get(l, "channel", str, "awgn", where=w))
+        src, dst = _get(l, "src", str, where=w), _get(l, "dst", str, where=w)
+        net.add_link(src, dst, **kw)
+        if _get(l, "both", bool, True, where=w):
+            net.add_link(dst, src, **kw)
+    route = _get(cfg, "route", list)
+    modes = _get(cfg, "modes", list, list(MODES))
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"unknown mode {m!r}; known: {', '.join(MODES)}")
+    if "prompts" in cfg:
+        requests = [str(p) for p in _get(cfg, "prompts", list)]
+    else:
+        requests = held_out_requests(_get(cfg, "requests", int, 6), _get(cfg, "prefix_words", int, 3))
+    return InferenceConfig(
+        net, [str(r) for r in route], list(modes), requests,
+        _get(cfg, "max_new_tokens", int, 8), float(_get(cfg, "threshold", _NUM, 0.5)), _get(cfg, "draft_tokens", int, 4),
+        _get(cfg, "rounds", int, 3), _get(cfg, "fallback", str, "device"), _get(cfg, "model", str, "large"),
+        _get(cfg, "small", str, "small"), dict(_get(cfg, "plan", dict, {})), _get(cfg, "speculative_target", str, "top"))
+
+
+def load_config(path: str | Path) -> InferenceConfig:
+    try:
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"no inference config {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"inference config {path} is not valid TOML: {err}") from None
+    return parse_config(cfg)
+
+
+def set_first_hop_snr(cfg: InferenceConfig, snr_db: float) -> None:
+    """Set the SNR of the route's first hop, both directions."""
+    a, b = cfg.route[0], cfg.route[1]
+    cfg.network.link(a, b).snr_db = float(snr_db)
+    cfg.network.link(b, a).snr_db = float(snr_db)
+
+
+def plan_sweep(cfg: InferenceConfig) -> dict:
+    """Latency of device-only, edge-only, cloud-only and the adaptive split for every SNR of ``[plan].snr_db``."""
+    import time
+
+    from semcom.inference.lm import load_caption_lm
+    from semcom.inference.split import Route, fixed_plan, gpt2_profile, plan_split
+
+    p = cfg.plan
+    if {"n_embd", "n_layer"} <= set(p):
+        arch = {"n_embd": int(p["n_embd"]), "n_layer": int(p["n_layer"]), "n_head": int(p.get("n_head", 1)),
+                "vocab_size": int(p.get("vocab_size", 50257)), "name": f"GPT-2 shape d={p['n_embd']} L={p['n_layer']}"}
+    else:
+        c = load_caption_lm(cfg.model).model.config
+        arch = {"n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "vocab_size": c.vocab_size,
+                "name": f"caption LM {cfg.model}"}
+    seq_len = int(p.get("seq_len", 12))
+    profile = gpt2_profile(arch["n_embd"], arch["n_layer"], arch["vocab_size"], seq_len, n_head=arch["n_head"])
+    first = cfg.network.link(cfg.route[0], cfg.route[1]).snr_db
+    rows = []
+    for snr in p.get("snr_db", [first]):
+        set_first_hop_snr(cfg, snr)
+        route = Route.through(cfg.network, cfg.route)
+        row = {"snr_db": float(snr)}
+        for t, name in enumerate(cfg.route):
+            row[cfg.network.node(name).kind] = fixed_plan(profile, route, t).latency_s
+        start = time.perf_counter()
+        best = plan_split(profile, route)
+        row["planning_s"] = time.perf_counter() - start
+        row["adaptive"] = best.latency_s
+        row["plan"] = best.describe()
+        row["cuts"] = list(best.cuts)
+        rows.append(row)
+    set_first_hop_snr(cfg, first)
+    return {"model": arch, "layers": len(profile), "seq_len": seq_len, "route": cfg.route, "rows": rows}

@@ -1,0 +1,193 @@
+"""Intermediate features and tokens crossing a link for real, and a GPT-2 forward pass split over a route.
+
+A feature (a ``[T, d]`` activation) is quantised to 8 bits per value with one affine range per tensor,
+packed as ``T (16 bits) | low, high (2 x float32) | values | CRC-32`` and sent with the one ARQ loop
+(:func:`semcom.link.arq.send`): the payload is resent while a code block's CRC fails or the packet's
+own CRC-32 does not match, up to ``rounds`` times. When the rounds run out the transfer raises
+:class:`LinkFailedError` -- a feature is never decoded from a packet that did not pass both checks.
+Token ids travel the same way (``count | ids | CRC-32``).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from semcom.errors import InputError, SemcomError
+from semcom.link.arq import LinkCost, send
+from semcom.network.clock import SimClock
+from semcom.network.nodes import Link
+from semcom.inference.split import FEATURE_HEADER_BITS, TOKEN_HEADER_BITS, ChainProfile, Plan, Route, gpt2_profile
+
+
+class LinkFailedError(SemcomError):
+    """A packet did not arrive intact within its ARQ rounds."""
+
+
+def quantise(x: torch.Tensor, bits: int = 8) -> tuple[np.ndarray, float, float]:
+    """Per-tensor affine quantisation: (uint levels, low, high)."""
+    x = x.detach().to(torch.float32)
+    low, high = float(x.min()), float(x.max())
+    low, high = struct.unpack("<2f", struct.pack("<2f", low, high))  # the float32 values that travel
+    span = high - low if high > low else 1.0
+    levels = (1 << bits) - 1
+    q = torch.round((x - low) / span * levels).clamp(0, levels).to(torch.uint8 if bits <= 8 else torch.int32)
+    return q.numpy(), low, high
+
+
+def dequantise(q: np.ndarray, low: float, high: float, bits: int = 8) -> torch.Tensor:
+    span = high - low if high > low else 1.0
+    return torch.from_numpy(q.astype(np.float32)) / ((1 << bits) - 1) * span + low
+
+
+def _with_crc(body: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(body + struct.pack("<I", zlib.crc32(body)), dtype=np.uint8))
+
+
+def _check_crc(bits: np.ndarray) -> bytes | None:
+    data = np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
+    body, crc = data[:-4], data[-4:]
+    return body if struct.unpack("<I", crc)[0] == zlib.crc32(body) else None
+
+
+def pack_feature(x: torch.Tensor) -> np.ndarray:
+    """[T, d] float tensor -> bits (``FEATURE_HEADER_BITS + 8 T d``)."""
+    if x.dim() != 2 or x.shape[0] >= 1 << 16:
+        raise InputError(f"a feature is a [T, d] tensor with T < 65536, got {tuple(x.shape)}")
+    q, low, high = quantise(x)
+    return _with_crc(struct.pack("<H2f", x.shape[0], low, high) + q.tobytes())
+
+
+def unpack_feature(bits: np.ndarray, d: int) -> torch.Tensor | None:
+    body = _check_crc(bits)
+    if body is None:
+        return None
+    T, low, high = struct.unpack("<H2f", body[:10])
+    q = np.frombuffer(body[10:], dtype=np.uint8)
+    if q.size != T * d:
+        return None
+    return dequantise(q.reshape(T, d), low, high)
+
+
+def pack_tokens(ids: list[int], id_bits: int) -> np.ndarray:
+    """Token ids, ``id_bits`` each, with a count and a CRC-32 (byte-padded)."""
+    shifts = np.arange(id_bits - 1, -1, -1)
+    payload = ((np.asarray(ids, dtype=np.int64)[:, None] >> shifts) & 1).astype(np.uint8).reshape(-1)
+    payload = np.concatenate([payload, np.zeros((-payload.size) % 8, dtype=np.uint8)])
+    return _with_crc(struct.pack("<H", len(ids)) + np.packbits(payload).tobytes())
+
+
+def unpack_tokens(bits: np.ndarray, id_bits: int) -> list[int] | None:
+    body = _check_crc(bits)
+    if body is None:
+        return None
+    (count,) = struct.unpack("<H", body[:2])
+    payload = np.unpackbits(np.frombuffer(body[2:], dtype=np.uint8))[: count * id_bits]
+    if payload.size != count * id_bits:
+        return None
+    return (payload.reshape(count, id_bits).astype(np.int64) @ (1 << np.arange(id_bits - 1, -1, -1))).tolist()
+
+
+@dataclass
+class Hop:
+    """One packet over one link: its cost and retransmissions."""
+
+    link: str
+    bits: int
+    cost: LinkCost
+    retransmissions: int
+    ok: bool
+
+
+def transfer(link: Link, bits: np.ndarray, decode, clock: SimClock, *, rounds: int, generator: torch.Generator,
+             hops: list[Hop], mcs: int | None = None):
+    """Send ``bits`` over ``link`` with the ARQ loop, the receiver accepting a copy only when ``decode``
+    returns a value; charge the link's cost to ``clock``. Raises :class:`LinkFailedError` when no copy is accepted."""
+
+    def accept(received):
+        value = decode(received)
+        return value is not None, value
+
+    delivery = send(link.digital_link(mcs), bits, link.snr_db, rounds=rounds, generator=generator, accept=accept)
+    clock.charge_link(link, delivery.cost)
+    hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, delivery.ok))
+    if not delivery.ok:
+        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet failed its CRC {delivery.retransmissions + 1} "
+                                f"times at {link.snr_db:g} dB")
+        error.hops = hops  # what the request had sent, the failed packet included
+        raise error
+    return delivery.value
+
+
+def model_profile(lm, seq_len: int) -> ChainProfile:
+    """The chain profile of a caption LM's forward pass over ``seq_len`` tokens."""
+    c = lm.model.config
+    return gpt2_profile(c.n_embd, c.n_layer, c.vocab_size, seq_len, n_positions=c.n_positions, n_head=c.n_head,
+                        id_bits=lm.tokenizer.id_bits)
+
+
+def _causal(T: int) -> torch.Tensor:
+    mask = torch.full((T, T), float("-inf")).triu(1)
+    return mask[None, None]
+
+
+@torch.no_grad()
+def run_layers(model, a: int, b: int, state, n_layer: int):
+    """Run chain layers ``[a, b)`` (0 = embed, 1..n_layer = blocks, n_layer + 1 = head) on ``state``:
+    token ids ([T] long) before layer 0, a [T, d] feature after. The head returns the last position's logits."""
+    tr = model.transformer
+    for i in range(a, b):
+        if i == 0:
+            ids = torch.as_tensor(state, dtype=torch.long)
+            state = tr.wte(ids) + tr.wpe(torch.arange(ids.shape[0]))
+        elif i <= n_layer:
+            h = state[None]
+            state = tr.h[i - 1](h, attention_mask=_causal(h.shape[1]))[0]
+        else:
+            state = model.lm_head(tr.ln_f(state))[-1]
+    return state
+
+
+@dataclass
+class SplitStep:
+    """One forward pass run along a plan: the next token, its logits, the hops made."""
+
+    token: int
+    logits: torch.Tensor
+    hops: list[Hop] = field(default_factory=list)
+
+
+def split_forward(lm, ids: list[int], plan: Plan, route: Route, clock: SimClock, *, rounds: int,
+                  generator: torch.Generator, profile: ChainProfile | None = None) -> SplitStep:
+    """Run ``lm`` on ``ids`` along ``plan``: each tier's layers (compute charged on its node), the state
+    crossing each uplink between busy tiers as a real packet, the next token returned down to the device."""
+    n_layer = lm.model.config.n_layer
+    d = lm.model.config.n_embd
+    profile = profile or model_profile(lm, len(ids))
+    id_bits = lm.tokenizer.id_bits
+    state, hops = list(ids), []
+    last = plan.last_tier
+    for t in range(last + 1):
+        a, b = plan.ranges[t]
+        if b > a:
+            clock.charge_compute(route.nodes[t], sum(l.flops for l in profile.layers[a:b]))
+            state = run_layers(lm.model, a, b, state if a > 0 else torch.tensor(state), n_layer)
+        if t < last:
+            link = route.up[t]
+            if b == 0:
+                state = transfer(link, pack_tokens(list(state), id_bits), lambda r: unpack_tokens(r, id_bits), clock,
+                                 rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
+            else:
+                state = transfer(link, pack_feature(state), lambda r: unpack_feature(r, d), clock,
+                                 rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
+    logits = state
+    token = int(torch.argmax(logits))
+    for t in range(last - 1, -1, -1):
+        got = transfer(route.down[t], pack_tokens([token], id_bits), lambda r: unpack_tokens(r, id_bits), clock,
+                       rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
+        token = got[0]
+    return SplitStep(token, logits, hops)

@@ -1,0 +1,266 @@
+"""Split planning over a layer chain: which layers run on the device, the edge and the cloud.
+
+A model is profiled as a chain of layers (:class:`LayerProfile`: FLOPs, bits of its output when sent
+over a link, parameter and activation memory). A :class:`Route` is the path of nodes the request may
+climb (``device -> edge -> cloud``), with the uplink and downlink between each pair. A plan puts
+layers ``[c_t, c_{t+1})`` on tier ``t`` (cut points ``0 <= c_1 <= ... <= c_{K-1} <= n``); its
+end-to-end latency is
+
+* compute: each layer's FLOPs over its node's FLOP/s;
+* transfers: the chain's input (when the device runs nothing) or the activation at the cut, over each
+  uplink the data climbs (relayed through a tier that runs nothing); the result back down to the device.
+  A transfer of ``b`` bits takes ``channel_uses / bandwidth + latency`` seconds, the channel uses from
+  :meth:`~semcom.link.digital.DigitalLink.plan` at the link's MCS for its current SNR (link adaptation
+  unless an MCS is fixed); a link whose SNR is below every MCS's threshold cannot carry a feature
+  (infinite cost);
+* memory: each tier's parameters plus its largest activation must fit in its node's memory.
+
+:func:`plan_split` minimises it by dynamic programming over (tier, cut) in ``O(K n^2)`` time;
+:func:`brute_force` enumerates every cut tuple (the reference). Re-plan when an SNR changes: the
+transfer costs are read from the links at call time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from semcom.errors import ConfigError
+from semcom.network.nodes import Link, Network, Node
+
+INF = math.inf
+#: bits a feature packet adds to its payload: sequence length (16), tensor range (2 x float32), CRC-32.
+FEATURE_HEADER_BITS = 16 + 64 + 32
+#: bits a token packet adds: count (16), CRC-32.
+TOKEN_HEADER_BITS = 16 + 32
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """One layer: ``flops`` per call, ``out_bits`` of its output as sent over a link, ``param_bytes``
+    of weights and ``act_bytes`` of activation memory it needs."""
+
+    name: str
+    flops: float
+    out_bits: int
+    param_bytes: int = 0
+    act_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ChainProfile:
+    """A layer chain: ``input_bits`` of the chain's input (at the device), ``result_bits`` of the
+    answer returned to the device."""
+
+    layers: tuple[LayerProfile, ...]
+    input_bits: int
+    result_bits: int
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def bits_at(self, cut: int) -> int:
+        """Bits that cross a link at cut ``cut`` (before layer ``cut``)."""
+        return self.input_bits if cut == 0 else self.layers[cut - 1].out_bits
+
+
+def gpt2_profile(n_embd: int, n_layer: int, vocab_size: int, seq_len: int, *, n_positions: int | None = None,
+                 n_head: int = 1, feature_bits: int = 8, id_bits: int | None = None) -> ChainProfile:
+    """Profile of a GPT-2 forward pass over ``seq_len`` tokens producing the next token:
+    ``embed``, ``block0..block{n_layer-1}``, ``head`` (final norm and logits of the last position).
+    Block FLOPs: ``24 T d^2 + 4 T^2 d``; features are ``T x d`` values of ``feature_bits`` bits plus a header."""
+    d, T, V = n_embd, seq_len, vocab_size
+    P = n_positions or T
+    ids = id_bits or max(1, math.ceil(math.log2(V)))
+    feature = T * d * feature_bits + FEATURE_HEADER_BITS
+    act = 4 * T * d
+    layers = [LayerProfile("embed", float(T * d), feature, 4 * (V * d + P * d), act)]
+    for i in range(n_layer):
+        layers.append(LayerProfile(f"block{i}", float(24 * T * d * d + 4 * T * T * d), feature,
+                                   4 * (12 * d * d + 13 * d), 4 * (4 * T * d + n_head * T * T)))
+    layers.append(LayerProfile("head", float(2 * d * V + 5 * T * d), token_packet_bits(1, ids), 4 * (V * d + 2 * d), 4 * V))
+    return ChainProfile(tuple(layers), token_packet_bits(T, ids), token_packet_bits(1, ids))
+
+
+def token_packet_bits(count: int, id_bits: int) -> int:
+    """Bits of a packet of ``count`` token ids (ids packed and padded to whole bytes, plus the header)."""
+    return TOKEN_HEADER_BITS + 8 * math.ceil(count * id_bits / 8)
+
+
+@dataclass
+class Route:
+    """The nodes a request may climb, ``nodes[0]`` the device; ``up[t]``: ``nodes[t] -> nodes[t+1]``,
+    ``down[t]``: ``nodes[t+1] -> nodes[t]``."""
+
+    nodes: list[Node]
+    up: list[Link]
+    down: list[Link]
+    mcs: int | None = None
+
+    @classmethod
+    def through(cls, network: Network, names: Sequence[str], mcs: int | None = None) -> "Route":
+        if len(names) < 1:
+            raise ConfigError("a route needs at least one node")
+        nodes = [network.node(n) for n in names]
+        up = [network.link(a, b) for a, b in zip(names, names[1:])]
+        down = [network.link(b, a) for a, b in zip(names, names[1:])]
+        return cls(nodes, up, down, mcs)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def transfer_seconds(link: Link, bits: int, mcs: int | None = None) -> float:
+    """Seconds to carry ``bits`` once over ``link`` at its current SNR (inf below every MCS's threshold)."""
+    if bits <= 0:
+        return 0.0
+    plan = link.digital_link(mcs).plan(int(bits), link.snr_db)
+    if plan.below_threshold and mcs is None:
+        return INF
+    return plan.channel_uses / link.bandwidth_hz + link.latency_s
+
+
+@dataclass
+class Plan:
+    """Cut points and what they cost: ``ranges[t]`` is tier ``t``'s layer range."""
+
+    cuts: tuple[int, ...]
+    latency_s: float
+    compute_s: float = 0.0
+    transfer_s: float = 0.0
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return math.isfinite(self.latency_s)
+
+    @property
+    def last_tier(self) -> int:
+        busy = [t for t, (a, b) in enumerate(self.ranges) if b > a]
+        return busy[-1] if busy else 0
+
+    def describe(self) -> str:
+        parts = [f"{n}[{a}:{b})" for n, (a, b) in zip(self.nodes, self.ranges) if b > a]
+        return " ".join(parts) or "-"
+
+    def as_dict(self) -> dict:
+        return {"cuts": list(self.cuts), "latency_s": self.latency_s, "compute_s": self.compute_s,
+                "transfer_s": self.transfer_s, "layers": {n: [a, b] for n, (a, b) in zip(self.nodes, self.ranges)}}
+
+
+def _ranges(cuts: Sequence[int], n: int) -> list[tuple[int, int]]:
+    bounds = [0, *cuts, n]
+    return [(bounds[t], bounds[t + 1]) for t in range(len(bounds) - 1)]
+
+
+def _fits(profile: ChainProfile, node: Node, a: int, b: int) -> bool:
+    if b <= a:
+        return True
+    layers = profile.layers[a:b]
+    return sum(l.param_bytes for l in layers) + max(l.act_bytes for l in layers) <= node.memory
+
+
+def evaluate(profile: ChainProfile, route: Route, cuts: Sequence[int], costs: "_Costs | None" = None) -> Plan:
+    """The latency of the plan with cut points ``cuts`` (``len(route) - 1`` of them, non-decreasing)."""
+    n, K = len(profile), len(route)
+    cuts = tuple(int(c) for c in cuts)
+    if len(cuts) != K - 1 or any(not 0 <= c <= n for c in cuts) or list(cuts) != sorted(cuts):
+        raise ConfigError(f"{K - 1} non-decreasing cut points in [0, {n}] expected, got {cuts}")
+    costs = costs or _Costs(profile, route)
+    ranges = _ranges(cuts, n)
+    plan = Plan(cuts, INF, ranges=ranges, nodes=[x.name for x in route.nodes])
+    if not all(_fits(profile, route.nodes[t], a, b) for t, (a, b) in enumerate(ranges)):
+        return plan
+    compute = sum(costs.compute(t, a, b) for t, (a, b) in enumerate(ranges))
+    last = plan.last_tier
+    transfer = sum(costs.up(t, ranges[t][1]) for t in range(last)) + costs.back(last)
+    plan.compute_s, plan.transfer_s, plan.latency_s = compute, transfer, compute + transfer
+    return plan
+
+
+class _Costs:
+    """Cached per-layer compute seconds per tier and transfer seconds per (link, cut)."""
+
+    def __init__(self, profile: ChainProfile, route: Route):
+        self.profile, self.route = profile, route
+        self.prefix = [list(itertools.accumulate((l.flops / node.flops for l in profile.layers), initial=0.0))
+                       for node in route.nodes]
+        self._up: dict[tuple[int, int], float] = {}
+        self._back: list[float] | None = None
+
+    def compute(self, tier: int, a: int, b: int) -> float:
+        return self.prefix[tier][b] - self.prefix[tier][a]
+
+    def up(self, tier: int, cut: int) -> float:
+        key = (tier, cut)
+        if key not in self._up:
+            self._up[key] = transfer_seconds(self.route.up[tier], self.profile.bits_at(cut), self.route.mcs)
+        return self._up[key]
+
+    def back(self, tier: int) -> float:
+        if self._back is None:
+            hops = [transfer_seconds(l, self.profile.result_bits, self.route.mcs) for l in self.route.down]
+            self._back = list(itertools.accumulate(hops, initial=0.0))
+        return self._back[tier]
+
+
+def plan_split(profile: ChainProfile, route: Route) -> Plan:
+    """The fastest plan, by dynamic programming: ``f[t][j]`` is the least time to have run layers
+    ``[0, j)`` with the data on tier ``t``; ``f[t][j] = min_i f[t-1][i] + up(t-1, i) + compute(t, i, j)``
+    over ``i`` whose range ``[i, j)`` fits tier ``t``'s memory. Ends at the best ``f[t][n] + back(t)``."""
+    n, K = len(profile), len(route)
+    costs = _Costs(profile, route)
+    f = [[INF] * (n + 1) for _ in range(K)]
+    arg = [[0] * (n + 1) for _ in range(K)]
+    for j in range(n + 1):
+        if _fits(profile, route.nodes[0], 0, j):
+            f[0][j] = costs.compute(0, 0, j)
+    for t in range(1, K):
+        node = route.nodes[t]
+        arrive = [f[t - 1][i] + costs.up(t - 1, i) if math.isfinite(f[t - 1][i]) else INF for i in range(n + 1)]
+        for i in range(n + 1):
+            if not math.isfinite(arrive[i]):
+                continue
+            params, act = 0, 0
+            for j in range(i, n + 1):
+                if j > i:
+                    layer = profile.layers[j - 1]
+                    params += layer.param_bytes
+                    act = max(act, layer.act_bytes)
+                    if params + act > node.memory:
+                        break
+                total = arrive[i] + costs.compute(t, i, j)
+                if total < f[t][j]:
+                    f[t][j], arg[t][j] = total, i
+    ends = [f[t][n] + costs.back(t) for t in range(K)]
+    best = min(range(K), key=lambda t: ends[t])
+    if not math.isfinite(ends[best]):
+        return Plan((n,) * (K - 1), INF, ranges=_ranges((n,) * (K - 1), n), nodes=[x.name for x in route.nodes])
+    cuts, j = [n] * (K - 1), n
+    for t in range(best, 0, -1):
+        j = arg[t][j]
+        cuts[t - 1] = j
+    return evaluate(profile, route, cuts, costs)
+
+
+def brute_force(profile: ChainProfile, route: Route) -> Plan:
+    """The fastest plan by enumerating every non-decreasing cut tuple (the reference for :func:`plan_split`)."""
+    n, K = len(profile), len(route)
+    costs = _Costs(profile, route)
+    best = None
+    for cuts in itertools.combinations_with_replacement(range(n + 1), K - 1):
+        plan = evaluate(profile, route, cuts, costs)
+        if best is None or plan.latency_s < best.latency_s:
+            best = plan
+    return best
+
+
+def fixed_plan(profile: ChainProfile, route: Route, tier: int) -> Plan:
+    """Every layer on tier ``tier`` (device-only is tier 0)."""
+    n, K = len(profile), len(route)
+    if not 0 <= tier < K:
+        raise ConfigError(f"tier {tier} is not on a route of {K} nodes")
+    return evaluate(profile, route, (0,) * tier + (n,) * (K - 1 - tier))

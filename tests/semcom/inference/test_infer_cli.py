@@ -1,0 +1,56 @@
+import json
+
+from semcom.cli.main import main
+
+CONFIG = """
+route = ["ue", "edge"]
+modes = ["device", "adaptive", "cascade"]
+prompts = ["a dog", "two children"]
+max_new_tokens = 2
+threshold = 0.9
+[[nodes]]
+name = "ue"
+kind = "device"
+flops = 1.0e8
+memory = 1073741824
+[[nodes]]
+name = "edge"
+kind = "edge"
+flops = 1.0e10
+memory = 17179869184
+[[links]]
+src = "ue"
+dst = "edge"
+snr_db = 10.0
+bandwidth_hz = 1.0e6
+latency_s = 0.002
+[plan]
+seq_len = 8
+snr_db = [-5.0, 10.0, 25.0]
+"""
+
+
+def test_infer_plan_and_run(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    assert main(["infer", "plan", str(cfg), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [r["snr_db"] for r in plan["rows"]] == [-5.0, 10.0, 25.0]
+    for r in plan["rows"]:
+        assert r["adaptive"] <= min(r["device"], r["edge"])
+    assert main(["infer", "plan", str(cfg)]) == 0
+    assert "adaptive ms" in capsys.readouterr().out
+    assert main(["infer", "run", str(cfg), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["modes"]) == {"device", "adaptive", "cascade"}
+    assert out["modes"]["device"]["channel_uses"] == 0
+    assert all(d["ok"] for m in out["modes"].values() for d in m["details"])
+    assert main(["infer", "run", str(cfg)]) == 0
+    assert "cascade" in capsys.readouterr().out
+
+
+def test_bad_config_is_one_error_line(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG.replace('modes = ["device", "adaptive", "cascade"]', 'modes = ["teleport"]'))
+    assert main(["infer", "run", str(cfg)]) == 2
+    assert "unknown mode 'teleport'" in capsys.readouterr().err
