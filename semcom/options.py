@@ -251,6 +251,7 @@ SNR_DB = Real(-50.0, 100.0, unit="dB")
 SNR_LIST = Listed(SNR_DB)
 CBR = Ratio()
 LIMIT = Integer(1, None)
+WORKERS = Integer(1, 1024)
 #: centre crop side in pixels (codecs and models need at least 16).
 CROP = Integer(16, 16384)
 MCS_INDEX = Integer(0, 15)

@@ -55,6 +55,7 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ from tqdm import tqdm
 from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
+from semcom.executors import Built, Executor, Task, make_executor
 from semcom.files import append_line, exclusive, jsonable, output_folder, write_text
 from semcom.images import centre_crop, default_images, list_images, load_image
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
@@ -365,7 +367,9 @@ def load_images(spec: dict) -> list[tuple[str, np.ndarray]]:
 @dataclass
 class RunResult:
     """out: the results folder (None: nothing written); records: one per scheme x image x SNR; summary: one
-    row per scheme x SNR; described: label -> :meth:`Scheme.describe` of the schemes built in this run."""
+    row per scheme x SNR; build_seconds: label -> seconds to build the scheme (the slowest worker's);
+    wall_seconds: building and running, in all; described: label -> :meth:`Scheme.describe` of the schemes
+    built in this run; executor: where items ran."""
 
     out: Path | None
     records: list[dict]
@@ -373,8 +377,9 @@ class RunResult:
     computed: int = 0
     skipped: int = 0
     build_seconds: dict[str, float] = field(default_factory=dict)
-    wall_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
     described: dict[str, dict] = field(default_factory=dict)
+    executor: str = "local"
 
 
 def item_key(label: str, image: str, snr_db: float) -> str:
@@ -443,19 +448,23 @@ def build_scheme(entry: dict, config: dict, context: BuildContext) -> Scheme:
 
 
 def run_experiment(config: dict, out: str | os.PathLike | None, progress: bool = True,
-                   option: str = "results folder") -> RunResult:
+                   option: str = "results folder", executor: str = "local", workers: int | None = None,
+                   address: str | None = None) -> RunResult:
     """Run (or resume) a resolved config; returns every record of the config and the summary.
 
     With a results folder ``out``, it is created and locked first (ConfigError naming ``option`` at once if it
     cannot be written or another run holds it); the images are loaded and every scheme with items left is built
     before config.json, meta.json or any result is written, and each record is appended as it finishes. With
-    ``out=None`` nothing is written (``semcom eval`` without ``--out``).
+    ``out=None`` nothing is written (``semcom eval`` without ``--out``). ``executor`` / ``workers`` /
+    ``address``: where items run (:mod:`semcom.executors`); records are the same with any executor.
     """
+    runner = make_executor(executor, workers, address)  # a bad executor setting fails before anything else
     if out is None:
-        return _run(config, None, progress)
+        with runner:
+            return _run(config, None, progress, runner)
     out = output_folder(out, option)
-    with exclusive(out, option):
-        return _run(config, out, progress)
+    with exclusive(out, option), runner:
+        return _run(config, out, progress, runner)
 
 
 def build_context(config: dict, images: list[tuple[str, np.ndarray]], out: Path | None) -> BuildContext:
@@ -463,7 +472,37 @@ def build_context(config: dict, images: list[tuple[str, np.ndarray]], out: Path 
     return BuildContext(images, spec.get("folder", "embedded"), bool(spec.get("crop")), out)
 
 
-def _run(config: dict, out: Path | None, progress: bool) -> RunResult:
+class Worker:
+    """The schemes of ``labels`` built from a resolved config; runs one item at a time on ``images``.
+
+    What an executor makes once per worker (in this process, a worker process or a Ray actor, which gets the
+    images with its arguments: a remote machine need not have the image folder).
+    """
+
+    def __init__(self, config: dict, labels: list[str], out: Path | None, images: list[tuple[str, np.ndarray]]):
+        load_plugins(config.get("plugins", []))
+        self.config = config
+        self.images = images
+        context = build_context(config, self.images, out)
+        self.entries = {entry["label"]: entry for entry in config["schemes"]}
+        self.schemes, self.built = {}, {}
+        for label in labels:
+            start = time.perf_counter()
+            self.schemes[label] = build_scheme(self.entries[label], config, context)
+            self.built[label] = Built(jsonable(self.schemes[label].describe()), round(time.perf_counter() - start, 3))
+
+    def run(self, task: Task) -> dict:
+        """The result record of ``task``."""
+        record, _ = run_item(self.schemes[task.label], self.entries[task.label], self.config["seed"], task.index,
+                             task.name, self.images[task.index][1], task.snr_db)
+        return jsonable(record)
+
+    def release(self, label: str) -> None:
+        """Free the scheme ``label`` (its items are done)."""
+        self.schemes.pop(label, None)
+
+
+def _run(config: dict, out: Path | None, progress: bool, runner: Executor) -> RunResult:
     resolved = jsonable(config)
     config_file = out / "config.json" if out is not None else None
     if config_file is not None and config_file.exists():
@@ -478,50 +517,37 @@ def _run(config: dict, out: Path | None, progress: bool) -> RunResult:
     results_file = out / "results.jsonl" if out is not None else None
     done = {r["key"]: r for r in read_results(results_file)} if results_file is not None else {}
     snrs = config["snr_db"]
-    todo = {entry["label"]: [(i, name, image, snr) for snr in snrs for i, (name, image) in enumerate(images)
-                             if item_key(entry["label"], name, snr) not in done]
-            for entry in config["schemes"]}
-    context = build_context(config, images, out)
-    schemes, build_seconds = {}, {}
-    for entry in config["schemes"]:
-        if todo[entry["label"]]:  # nothing left: the scheme (and its models) is not even built
-            start = time.perf_counter()
-            schemes[entry["label"]] = build_scheme(entry, config, context)
-            build_seconds[entry["label"]] = round(time.perf_counter() - start, 3)
-    described = {label: jsonable(scheme.describe()) for label, scheme in schemes.items()}
+    tasks = [Task(entry["label"], i, name, snr) for entry in config["schemes"] for snr in snrs
+             for i, (name, _) in enumerate(images) if item_key(entry["label"], name, snr) not in done]
+    labels = list(dict.fromkeys(task.label for task in tasks))  # nothing left: the scheme is not even built
+    start = time.perf_counter()
+    built = runner.start(partial(Worker, config, labels, out, images)) if labels else {}
+    described = {label: b.described for label, b in built.items()}
+    build_seconds = {label: b.seconds for label, b in built.items()}
     if out is not None:
         if not config_file.exists():
             write_text(config_file, json.dumps(resolved, indent=1) + "\n")
         write_text(out / "meta.json", json.dumps(jsonable(provenance(config["seed"])), indent=1) + "\n")
 
     total = len(config["schemes"]) * len(images) * len(snrs)
-    bar = tqdm(total=total, desc=config["name"], disable=not progress, file=sys.stderr)
-    computed = skipped = 0
-    wall_seconds = {}
-    for entry in config["schemes"]:
-        label = entry["label"]
-        skipped += len(images) * len(snrs) - len(todo[label])
-        bar.update(len(images) * len(snrs) - len(todo[label]))
-        if not todo[label]:
-            continue
-        bar.set_description(f"{config['name']}: {label}")
-        start = time.perf_counter()
-        scheme = schemes.pop(label)  # released once its items are done
-        for index, name, image, snr in todo[label]:
-            record, _ = run_item(scheme, entry, config["seed"], index, name, image, snr)
-            if results_file is not None:
-                append_line(results_file, json.dumps(jsonable(record)))
-            done[record["key"]] = record
-            computed += 1
-            bar.update(1)
-        wall_seconds[label] = round(build_seconds[label] + time.perf_counter() - start, 3)
+    skipped = total - len(tasks)
+    bar = tqdm(total=total, initial=skipped, desc=config["name"], disable=not progress, file=sys.stderr)
+    computed = 0
+    for record in runner.run(tasks):
+        if results_file is not None:
+            append_line(results_file, json.dumps(record))
+        done[record["key"]] = record
+        computed += 1
+        bar.set_description(f"{config['name']}: {record['scheme']}")
+        bar.update(1)
     bar.close()
     keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
     records = [done[k] for k in keys]
     summary = summarise(records, config, build_seconds)
     if out is not None:
         write_text(out / "summary.json", json.dumps(jsonable(summary), indent=1) + "\n")
-    return RunResult(out, records, summary, computed, skipped, build_seconds, wall_seconds, described)
+    return RunResult(out, records, summary, computed, skipped, build_seconds, round(time.perf_counter() - start, 3),
+                     described, runner.name)
 
 
 def run_item(scheme: Scheme, entry: dict, seed: int, index: int, name: str, image: np.ndarray,

@@ -116,16 +116,17 @@ def config_digest(config: dict) -> str:
 
 
 def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
-               option: str = "output folder") -> dict:
+               option: str = "output folder", **executor) -> dict:
     """Run (or resume) a Table 4 config; the item results live in ``out/runs/<config digest>``, the report
     in ``out``. Returns the report (what ``table.json`` holds) with the Markdown table under ``"markdown"``.
+    ``executor``: ``executor``, ``workers``, ``address`` of :func:`semcom.runner.run_experiment`.
 
     ``out`` is locked for the run: a second Table 4 run into it is refused at once (ConfigError naming
     ``option``)."""
     out = output_folder(out, option)
     with exclusive(out, option):
         start = time.perf_counter()
-        result = run_experiment(config, out / "runs" / config_digest(config), progress=progress)
+        result = run_experiment(config, out / "runs" / config_digest(config), progress=progress, **executor)
         seconds = time.perf_counter() - start
         return write_report(result, config, out, seconds)
 

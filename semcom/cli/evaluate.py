@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from channels import CHANNELS
+from semcom.cli.run import add_executor_options, executor_options
 from semcom.errors import ConfigError
 from semcom.files import atomic_path, jsonable, output_file
 from semcom.images import IMAGE_EXTENSIONS, load_image, save_image
@@ -36,6 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                           help="results folder: every item is kept there as it finishes, and the same command "
                                "resumes an interrupted evaluation (default: nothing written)")
     _scheme_options(evaluate)
+    add_executor_options(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -142,7 +144,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     config = scheme_config(args, args.images or "embedded", args.limit, args.snr_db)
     start = time.perf_counter()
-    result = run_experiment(config, args.out, progress=not args.json, option="--out")
+    result = run_experiment(config, args.out, progress=not args.json, option="--out", **executor_options(args))
     seconds = round(time.perf_counter() - start, 1)
     described = result.described.get(args.scheme, {})
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from channels import CHANNELS
+from semcom.cli.run import add_executor_options, executor_options
 from semcom.options import CBR, CROP, LIMIT, SEED, SNR_LIST
 
 
@@ -40,6 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) that registers its own stages; repeatable")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_options(p)
     p.set_defaults(run=run_table4_command)
 
 
@@ -50,7 +52,7 @@ def run_table4_command(args: argparse.Namespace) -> int:
                            limit=args.limit, crop=args.crop, schemes=args.schemes, seed=args.seed,
                            captions=args.captions, captioner=args.captioner, generator=args.generator,
                            generator_model=args.generator_model, codec=args.codec, plugins=args.plugin)
-    report = run_table4(config, args.out, progress=not args.no_progress, option="--out")
+    report = run_table4(config, args.out, progress=not args.no_progress, option="--out", **executor_options(args))
     print(report["markdown"])
     print(f"written: {args.out}/table.md, table.csv, table.json, psnr_vs_bits.png, psnr_vs_snr.png "
           f"(item results: {report['results_folder']})")

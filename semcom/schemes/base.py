@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from semcom.errors import ConfigError
+from semcom.files import atomic_path
 from semcom.registry import Registry
 
 
@@ -87,7 +88,8 @@ class BuildContext:
         folder.mkdir(parents=True, exist_ok=True)
         for name, image in self.images:
             key = name if name in entries else f"{name}.png"
-            Image.fromarray(image).save(folder / key, format="PNG")  # PNG bytes whatever the name ends with
+            with atomic_path(folder / key) as tmp:  # workers of a parallel run may write the same file
+                Image.fromarray(image).save(tmp, format="PNG")  # PNG bytes whatever the name ends with
         return {**options, "images": str(folder)}
 
 

@@ -110,17 +110,20 @@ def _report(name: str, outcome: dict) -> None:
     print(f"{name}: {outcome['kills']} kills survived in {outcome['attempts']} attempts")
 
 
-@pytest.mark.parametrize("kills, images", [pytest.param(2, 2, id="2-kills"),
-                                           pytest.param(15, 4, id="15-kills", marks=pytest.mark.slow)])
-def test_run_survives_kills(launcher, tmp_path, kills, images):
+@pytest.mark.parametrize("kills, images, executor", [
+    pytest.param(2, 2, [], id="2-kills"),
+    pytest.param(2, 2, ["--executor", "process", "--workers", "2"], id="2-kills-process"),
+    pytest.param(15, 4, [], id="15-kills", marks=pytest.mark.slow),
+])
+def test_run_survives_kills(launcher, tmp_path, kills, images, executor):
     config = tmp_path / "killed.toml"
     config.write_text(textwrap.dedent(CONFIG).format(limit=images))
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     assert launcher.run(["run", str(config), "--out", str(reference), "--no-progress"], tmp_path / "ref.log",
                         tmp_path) == 0
     results = killed / "results.jsonl"
-    outcome = kill_until_done(launcher, ["run", str(config), "--out", str(killed), "--no-progress"], tmp_path,
-                              kills, seed=kills, progress=lambda: _lines(results), pause_s=0.3)
+    outcome = kill_until_done(launcher, ["run", str(config), "--out", str(killed), "--no-progress", *executor],
+                              tmp_path, kills, seed=kills, progress=lambda: _lines(results), pause_s=0.3)
     _report("semcom run", outcome)
     assert outcome["kills"] >= max(1, kills // 3)
     expected = _records(reference / "results.jsonl")
