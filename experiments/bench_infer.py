@@ -34,30 +34,17 @@ from semcom.inference.lm import load_caption_lm
 from semcom.inference.service import CollaborativeInferenceService, held_out_requests
 from semcom.inference.split import Route, brute_force, evaluate, gpt2_profile, plan_split
 from semcom.network.clock import SimClock
-from semcom.network.nodes import Network, Node
+from semcom.network.nodes import Network, Node, tiered_network
 
 SNRS = [-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
 
 
 def xl_network(snr_db: float = 10.0) -> Network:
-    net = Network()
-    net.add_node(Node("ue", "device", 1e12, 8 * 2**30))
-    net.add_node(Node("edge", "edge", 1e14, 64 * 2**30))
-    net.add_node(Node("cloud", "cloud", 1e15, 2**40))
-    for a, b in (("ue", "edge"), ("edge", "ue")):
-        net.add_link(a, b, snr_db=snr_db, bandwidth_hz=2e7, latency_s=0.002)
-    for a, b in (("edge", "cloud"), ("cloud", "edge")):
-        net.add_link(a, b, snr_db=30.0, bandwidth_hz=1e8, latency_s=0.010)
-    return net
+    return tiered_network((1e12, 1e14, 1e15), (8 * 2**30, 64 * 2**30, 2**40), snr_db=snr_db, bandwidth_hz=2e7)
 
 
 def two_node(snr_db: float, latency_s: float = 0.002) -> Network:
-    net = Network()
-    net.add_node(Node("ue", "device", 2e8, 2**30))
-    net.add_node(Node("edge", "edge", 1e10, 2**34))
-    for a, b in (("ue", "edge"), ("edge", "ue")):
-        net.add_link(a, b, snr_db=snr_db, bandwidth_hz=1e6, latency_s=latency_s)
-    return net
+    return tiered_network((2e8, 1e10), (2**30, 2**34), snr_db=snr_db, bandwidth_hz=1e6, latency_s=latency_s)
 
 
 def sweep_rows(report: Report, title: str, sweep: dict) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +166,19 @@ def jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """The table of the TOML file ``path``; ConfigError naming ``what`` (e.g. 'config') when it is missing,
+    a folder, not text or malformed."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a TOML file")
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: malformed TOML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file: {err}") from err

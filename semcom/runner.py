@@ -53,7 +53,6 @@ import json
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -67,7 +66,7 @@ from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
 from semcom.executors import Built, Executor, Task, make_executor
-from semcom.files import append_line, exclusive, jsonable, output_folder, write_text
+from semcom.files import append_line, exclusive, jsonable, output_folder, read_toml, write_text
 from semcom.images import centre_crop, default_images, list_images, load_image
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
@@ -143,16 +142,7 @@ def load_plugins(modules: list[str] | tuple[str, ...], base: Path | None = None)
 def load_config(path: str | os.PathLike, plugins: list[str] | tuple[str, ...] = ()) -> dict:
     """Read, import the plugins of, and validate a TOML experiment config (ConfigError names what is wrong)."""
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config {path} is a folder; give a TOML file")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: malformed TOML: {err}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not a text file: {err}") from err
+    raw = read_toml(path, "config")
     raw.setdefault("name", path.stem)
     return validate_config(raw, base=path.resolve().parent, plugins=plugins, source=str(path))
 

@@ -17,11 +17,11 @@ Keys (see ``experiments/infer_3tier.toml``)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from semcom.errors import ConfigError
+from semcom.files import read_toml
 from semcom.network.nodes import Network, Node
 
 _NUM = (int, float)
@@ -94,13 +94,7 @@ def parse_config(cfg: dict) -> InferenceConfig:
 
 
 def load_config(path: str | Path) -> InferenceConfig:
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"no inference config {path}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"inference config {path} is not valid TOML: {err}") from None
+    cfg = read_toml(path, "inference config")
     return parse_config(cfg)
 
 

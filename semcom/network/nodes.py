@@ -176,3 +176,27 @@ class Network:
 
     def __len__(self) -> int:
         return len(self._nodes)
+
+
+def tiered_network(flops: tuple[float, ...], memory: tuple[int, ...], *, snr_db: float, bandwidth_hz: float,
+                   latency_s: float = 0.002, core_snr_db: float = 30.0, core_bandwidth_hz: float | None = None,
+                   core_latency_s: float = 0.010) -> Network:
+    """A device ``ue`` and an ``edge`` node (and a ``cloud`` node when three tiers are given), joined both ways.
+
+    flops / memory: FLOP/s and bytes per tier, device first. The access link ue <-> edge runs at ``snr_db``,
+    ``bandwidth_hz``, ``latency_s``; the core link edge <-> cloud at ``core_snr_db``, ``core_bandwidth_hz``
+    (default 10x the access bandwidth), ``core_latency_s``.
+    """
+    if len(flops) != len(memory) or len(flops) not in (2, 3):
+        raise ConfigError(f"a tiered network has 2 or 3 tiers with FLOP/s and memory each, got {flops} and {memory}")
+    names, kinds = ("ue", "edge", "cloud"), ("device", "edge", "cloud")
+    network = Network()
+    for name, kind, speed, size in zip(names, kinds, flops, memory):
+        network.add_node(Node(name, kind, speed, size))
+    hops = [("ue", "edge", snr_db, bandwidth_hz, latency_s)]
+    if len(flops) == 3:
+        hops.append(("edge", "cloud", core_snr_db, core_bandwidth_hz or 10 * bandwidth_hz, core_latency_s))
+    for a, b, snr, bandwidth, latency in hops:
+        for src, dst in ((a, b), (b, a)):
+            network.add_link(src, dst, snr_db=snr, bandwidth_hz=bandwidth, latency_s=latency)
+    return network

@@ -35,7 +35,6 @@ policy).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +43,7 @@ import torch
 
 from knowledge_base import KnowledgeBase
 from semcom.errors import ConfigError
+from semcom.files import read_toml
 from semcom.generative.captioner import CAPTIONERS
 from semcom.generative.generator import FallbackGenerator
 from semcom.generative.keywords import KEYWORD_EXTRACTORS
@@ -191,13 +191,7 @@ def parse_scenario(cfg: dict, base: Path | None = None) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"no scenario file {path}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"scenario {path} is not valid TOML: {err}") from None
+    cfg = read_toml(path, "scenario")
     return parse_scenario(cfg, Path(path).resolve().parent)
 
 

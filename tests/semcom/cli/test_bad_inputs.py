@@ -254,7 +254,7 @@ CASES = [
     (["network", "simulate", "{empty}"], "is a folder; give a file"),
     (["network", "simulate", "/nonexistent.toml"], "config /nonexistent.toml: cannot read the file"),
     (["network", "simulate", "{toml_good}"], "missing key 'budget'"),
-    (["network", "simulate", "{toml_malformed}"], "is not valid TOML"),
+    (["network", "simulate", "{toml_malformed}"], "malformed TOML"),
     (["network", "simulate", "{toml_good}", "--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295"),
     # train jscc
     ([*TRAIN, "--steps", "0"], "argument --steps: must be an integer at least 1, got '0'"),

@@ -5,18 +5,13 @@ from semcom.inference.decode import cascade, greedy, speculative
 from semcom.inference.lm import load_caption_lm
 from semcom.inference.split import Route
 from semcom.network.clock import SimClock
-from semcom.network.nodes import Network, Node
+from semcom.network.nodes import Network, tiered_network
 
 PROMPTS = ["a dog", "two children play in the", "a man in a red shirt", "a woman is"]
 
 
 def net(snr_db: float = 15.0) -> Network:
-    n = Network()
-    n.add_node(Node("ue", "device", 1e8, 2**30))
-    n.add_node(Node("edge", "edge", 1e10, 2**34))
-    for a, b in (("ue", "edge"), ("edge", "ue")):
-        n.add_link(a, b, snr_db=snr_db, bandwidth_hz=1e6, latency_s=0.002)
-    return n
+    return tiered_network((1e8, 1e10), (2**30, 2**34), snr_db=snr_db, bandwidth_hz=1e6)
 
 
 @pytest.mark.parametrize("k", [1, 4])

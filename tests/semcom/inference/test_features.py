@@ -1,25 +1,16 @@
-import numpy as np
 import pytest
 import torch
 
 from semcom.inference.features import (LinkFailedError, pack_feature, pack_tokens, run_layers, split_forward,
                                        unpack_feature, unpack_tokens, model_profile)
 from semcom.inference.lm import load_caption_lm
-from semcom.inference.split import Route, fixed_plan, evaluate
+from semcom.inference.split import Route, evaluate
 from semcom.network.clock import SimClock
-from semcom.network.nodes import Network, Node
+from semcom.network.nodes import Network, tiered_network
 
 
 def net(snr_db: float) -> Network:
-    n = Network()
-    n.add_node(Node("ue", "device", 1e9, 2**30))
-    n.add_node(Node("edge", "edge", 1e11, 2**34))
-    n.add_node(Node("cloud", "cloud", 1e12, 2**40))
-    for a, b in (("ue", "edge"), ("edge", "ue")):
-        n.add_link(a, b, snr_db=snr_db, bandwidth_hz=1e6, latency_s=0.002)
-    for a, b in (("edge", "cloud"), ("cloud", "edge")):
-        n.add_link(a, b, snr_db=30.0, bandwidth_hz=1e7, latency_s=0.01)
-    return n
+    return tiered_network((1e9, 1e11, 1e12), (2**30, 2**34, 2**40), snr_db=snr_db, bandwidth_hz=1e6)
 
 
 def test_feature_and_token_packets_round_trip_and_reject_flipped_bits():

@@ -4,22 +4,14 @@ from semcom.inference.decode import greedy
 from semcom.inference.lm import load_caption_lm
 from semcom.inference.service import MODES, CollaborativeInferenceService, held_out_requests
 from semcom.network.clock import SimClock
-from semcom.network.nodes import Network, Node
+from semcom.network.nodes import Network, tiered_network
 from semcom.network.services import SERVICES
 
 REQUESTS = [("a dog", "runs through the grass"), ("two children play in the", "water"), "a man in a red shirt"]
 
 
 def net(snr_db: float = 15.0, device_memory: int = 2**30) -> Network:
-    n = Network()
-    n.add_node(Node("ue", "device", 1e8, device_memory))
-    n.add_node(Node("edge", "edge", 1e10, 2**34))
-    n.add_node(Node("cloud", "cloud", 1e11, 2**40))
-    for a, b in (("ue", "edge"), ("edge", "ue")):
-        n.add_link(a, b, snr_db=snr_db, bandwidth_hz=1e6, latency_s=0.002)
-    for a, b in (("edge", "cloud"), ("cloud", "edge")):
-        n.add_link(a, b, snr_db=30.0, bandwidth_hz=1e7, latency_s=0.01)
-    return n
+    return tiered_network((1e8, 1e10, 1e11), (device_memory, 2**34, 2**40), snr_db=snr_db, bandwidth_hz=1e6)
 
 
 def test_registered():
