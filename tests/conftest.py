@@ -16,6 +16,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import semcom.testing  # noqa: E402,F401 - registers the tiny test doubles (tiny-vit-gpt2, tiny-stable-diffusion)
 
 
+def pytest_sessionstart(session) -> None:
+    """The suite reads the shared data (Flickr8k captions, Kodak): without it, stop at once and say where it looked."""
+    from semcom.semantic import default_data_dir
+
+    data = default_data_dir()
+    missing = [str(data / f) for f in ("flickr8k-captions/Flickr8k.token.txt", "kodak/captions.json")
+               if not (data / f).is_file()]
+    if missing:
+        pytest.exit(f"the tests need the shared data folder; missing: {', '.join(missing)} "
+                    f"(set SEMCOM_DATA to the folder holding flickr8k-captions/ and kodak/)", returncode=4)
+
+
 def _write_image_folder(folder: Path, n: int = 4, size: tuple[int, int] = (96, 80)) -> Path:
     """Write ``n`` smooth seeded colour images of ``size`` (H, W) as PNGs into a new ``folder``."""
     from PIL import Image

@@ -36,8 +36,6 @@ SNR_DB, MCS, LINK_SEED = 4.1, 4, 1
 
 @pytest.fixture(scope="module")
 def captions() -> list[str]:
-    if not FLICKR.is_file():
-        pytest.skip(f"shared data folder absent: no {FLICKR}")
     return load_flickr8k_captions(FLICKR)
 
 

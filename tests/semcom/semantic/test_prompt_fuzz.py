@@ -26,7 +26,7 @@ from semcom.semantic import TEXT_CODECS, DecodedPrompt, EncodedPrompt, NeuralTex
 from semcom.semantic.corruption import corrupt, forged_payloads
 
 from test_neural_codec import _tiny_parts
-from test_text_codec import DATA, FLICKR, KODAK, TINY_CORPUS
+from test_text_codec import DATA, KODAK, TINY_CORPUS
 
 CASES = 10_000
 # at a rate of 1e-4, 10,000 corrupted prompts give 5 or more wrong acceptances with probability < 0.4 %
@@ -41,15 +41,11 @@ FAILURES = {"malformed", "too-long", "kb-version-mismatch", "crc"}
 def _shipped(name: str) -> TextCodec:
     if name == "neural":
         return TEXT_CODECS.create("neural")
-    if not FLICKR.is_file():
-        pytest.skip(f"shared data folder absent: no {FLICKR}")
     return build_flickr8k_codec(DATA) if name == "ngram" else TEXT_CODECS.create("unigram", data_dir=DATA)
 
 
 @pytest.fixture(scope="module", params=["ngram", "unigram", "neural"])
 def receiver(request) -> tuple[str, TextCodec, list[EncodedPrompt]]:
-    if not KODAK.is_file():
-        pytest.skip(f"shared data folder absent: no {KODAK}")
     images = json.loads(KODAK.read_text())["images"]
     captions = [images[k]["caption"] for k in sorted(images)]
     codec = _shipped(request.param)

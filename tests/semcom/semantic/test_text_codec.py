@@ -26,10 +26,6 @@ from semcom.semantic import (
 DATA = default_data_dir()
 FLICKR = DATA / "flickr8k-captions" / "Flickr8k.token.txt"
 KODAK = DATA / "kodak" / "captions.json"
-needs_flickr = pytest.mark.skipif(not FLICKR.is_file(), reason=f"shared data folder absent: no {FLICKR}")
-needs_kodak = pytest.mark.skipif(
-    not (FLICKR.is_file() and KODAK.is_file()), reason=f"shared data folder absent: no {KODAK} or {FLICKR}"
-)
 
 TINY_CORPUS = [
     "A dog runs on the green grass .",
@@ -57,15 +53,11 @@ def tiny() -> TextCodec:
 
 @pytest.fixture(scope="module")
 def flickr() -> TextCodec:
-    if not FLICKR.is_file():
-        pytest.skip(f"shared data folder absent: no {FLICKR}")
     return build_flickr8k_codec(DATA, cache=False)
 
 
 @pytest.fixture(scope="module")
 def kodak_captions() -> list[str]:
-    if not KODAK.is_file():
-        pytest.skip(f"shared data folder absent: no {KODAK}")
     images = json.loads(KODAK.read_text())["images"]
     return [images[k]["caption"] for k in sorted(images)]
 
@@ -145,7 +137,6 @@ def test_tiny_round_trip_and_oov(tiny):
         assert dec.text == enc.text == normalize_prompt(prompt)
 
 
-@needs_kodak
 def test_every_kodak_caption_round_trips_exactly(flickr, kodak_captions):
     assert len(kodak_captions) == 24
     for cap in kodak_captions:
@@ -156,7 +147,6 @@ def test_every_kodak_caption_round_trips_exactly(flickr, kodak_captions):
         assert dec.text == cap.lower().strip()  # the references are plain lower-case words
 
 
-@needs_flickr
 def test_oov_words_survive_exactly(flickr):
     for prompt in OOV_PROMPTS:
         enc = flickr.encode(prompt)
@@ -167,7 +157,6 @@ def test_oov_words_survive_exactly(flickr):
     assert "zxqvbnm" in flickr.decode(enc.bits).text
 
 
-@needs_flickr
 def test_encode_and_decode_are_fast(flickr):
     prompt = "a stone house with blue wooden shutters on its windows and a green door"
     t0 = time.process_time()
@@ -269,7 +258,6 @@ def test_serialisation_round_trip_gives_same_bits(tiny):
         TextCodec.from_bytes(b"nonsense")
 
 
-@needs_kodak
 def test_flickr_serialisation_round_trip(flickr, kodak_captions):
     again = TextCodec.from_bytes(flickr.to_bytes())
     assert again.kb_version == flickr.kb_version
@@ -293,7 +281,6 @@ def test_registry():
 # --- the bit budget ----------------------------------------------------------------------------
 
 
-@needs_kodak
 def test_kodak_bits_measured(flickr, kodak_captions):
     bits = [flickr.encode(c).num_bits for c in kodak_captions]
     unigram = TEXT_CODECS.create("unigram", data_dir=DATA)
