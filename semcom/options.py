@@ -283,6 +283,7 @@ SCHEME_OPTIONS: dict[str, Setting] = {
     "side_info": Name(),
     "side_bits": Integer(1, 10_000_000),
     "thumb_size": Integer(1, 4096),
+    "thumb_scale": Integer(1, 256),
     "side_codec": Name(),
     "generator": Name(),
     "generator_model": Name(),
@@ -292,6 +293,8 @@ SCHEME_OPTIONS: dict[str, Setting] = {
     "strength": Real(0.0, 1.0, low_open=True),
     "resolution": Integer(8, 16384),
     "strict": Switch(),
+    "device": Name(),
+    "dtype": Name(),
     "code": Name(),
     "similarity": Switch(),
 }

@@ -44,9 +44,13 @@ PUBLISHED = (
      "bits_total": 3.03e4, "psnr": 28.64},
 )
 
-#: Table 4 row -> scheme; ``--schemes`` takes either name.
-SCHEME_ROWS = {"traditional": "separation", "semantic": "jscc", "generative": "gai", "bound": "bound"}
-_ALIASES = {**{v: k for k, v in SCHEME_ROWS.items()}, **{k: k for k in SCHEME_ROWS}}
+#: Table 4 row -> scheme; ``--schemes`` takes either name (a scheme name means its first row).
+SCHEME_ROWS = {"traditional": "separation", "semantic": "jscc", "generative": "gai", "generative+side": "gai",
+               "bound": "bound"}
+_ALIASES = {**{v: k for k, v in reversed(SCHEME_ROWS.items())}, **{k: k for k in SCHEME_ROWS}}
+#: The generative+side row: a 100-bit prompt and an AVIF thumbnail at 1/8 of the image size within 1,900
+#: bits, so at most 2,000 bits per image in all.
+SIDE_ROW = {"prompt_bits": 100, "side_info": "thumbnail", "side_codec": "avif", "thumb_scale": 8, "side_bits": 1900}
 
 
 def parse_schemes(text: str | list[str] | None) -> list[tuple[str, str]]:
@@ -74,7 +78,7 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
                   limit: int | None = None, crop: int | None = None, schemes=None, seed: int = 0,
                   captions: str | None = None, captioner: str | None = None, generator: str | None = None,
                   generator_model: str | None = None, codec: str = "heif", jscc_model: str = "jscc-awgn-cbr1-16",
-                  plugins=()) -> dict:
+                  plugins=(), device: str | None = None, dtype: str | None = None) -> dict:
     """The resolved experiment config of a Table 4 run."""
     load_plugins(list(plugins))  # they may register the schemes named in ``schemes``
     entries = []
@@ -87,6 +91,8 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
         elif name == "bound":
             entry.update(cbr=cbr)
         elif name == "gai":
+            if row == "generative+side":
+                entry.update(SIDE_ROW)
             if captions is None and captioner in (None, "reference"):
                 if images is None:
                     captions = str(DEFAULT_CAPTIONS)  # hand-written captions of the embedded photographs
@@ -100,6 +106,7 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
                 entry["generator"] = generator
             if generator_model is not None:
                 entry["generator_model"] = generator_model
+            entry.update({k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
         elif "cbr" in scheme_parameters(SCHEMES.get(name)):
             entry.update(cbr=cbr)  # another registered scheme gets the shared CBR when it takes one
         entries.append(entry)
@@ -159,6 +166,7 @@ def table_rows(summary: list[dict]) -> list[dict]:
             "capacity_bits_analog": s.get("capacity_bits_total") if analog else None,
             "channel_uses": s["channel_uses_total"], "channel_uses_per_image": s["channel_uses_per_image"],
             "psnr": s["psnr"], "ssim": s["ssim"], "ms_ssim": s["ms_ssim"],
+            "prompt_bits_per_image": s.get("prompt_bits"), "side_bits_per_image": s.get("side_info_bits"),
             "semantic_similarity": s.get("caption_similarity", s.get("semantic_similarity")),
             "prompt_exact": s.get("prompt_exact"), "failures": s["failures"],
             "model": s["model"], "build_seconds": s.get("build_seconds"), "item_seconds": s.get("item_seconds"),
@@ -167,6 +175,7 @@ def table_rows(summary: list[dict]) -> list[dict]:
         rows.append({"source": PUBLISHED_LABEL, "scheme": p["scheme"], "scheme_name": p["description"],
                      "snr_db": 0.0, "images": PUBLISHED_IMAGES, "downlink_bits": p["bits_total"],
                      "bits_per_image": p["bits_total"] / PUBLISHED_IMAGES, "capacity_bits_analog": None,
+                     "prompt_bits_per_image": None, "side_bits_per_image": None,
                      "channel_uses": None, "channel_uses_per_image": None, "psnr": p["psnr"], "ssim": None,
                      "ms_ssim": None, "semantic_similarity": None, "prompt_exact": None, "failures": None,
                      "model": "as published",
@@ -193,6 +202,8 @@ def markdown(rows: list[dict], config: dict, seconds: float | None = None, title
         else:
             bits = _fmt(r["downlink_bits"], ".3g")
             per = _fmt(r["bits_per_image"], ".4g")
+            if r["side_bits_per_image"] is not None:
+                per += f" (prompt {_fmt(r['prompt_bits_per_image'], '.4g')} + side {_fmt(r['side_bits_per_image'], '.4g')})"
         wall = "-" if r["item_seconds"] is None else (
             f"{_wall(r):.1f}" + (f" (load {r['build_seconds']:.1f})" if r["build_seconds"] is not None else ""))
         lines.append(f"| {r['source']} | {r['scheme']} ({r['scheme_name']}) | {r['snr_db']:g} | {r['images']} | "

@@ -160,10 +160,11 @@ def tiny_stable_diffusion(seed: int = 0):
 
 @GENERATORS.register("tiny-stable-diffusion")
 def make_tiny_stable_diffusion(seed: int = 0, steps: int = 2, guidance: float = 2.0, scheduler: str | None = None,
-                               strength: float = 0.75, **_ignored) -> StableDiffusionGenerator:
+                               strength: float = 0.75, device: str = "cpu", dtype: str | None = None,
+                               **_ignored) -> StableDiffusionGenerator:
     """The Stable Diffusion generator on :func:`tiny_stable_diffusion` (a test double: random weights)."""
     gen = StableDiffusionGenerator(model=f"tiny-stable-diffusion(seed={seed})", steps=steps, guidance=guidance,
-                                   scheduler=scheduler, strength=strength, device="cpu",
+                                   scheduler=scheduler, strength=strength, device=device, dtype=dtype,
                                    pipeline=tiny_stable_diffusion(seed), kind=TEST_DOUBLE)
     gen.name = "tiny-stable-diffusion"
     return gen

@@ -75,7 +75,12 @@ _GAI_OPTIONS = (
     ("--kb-version", "KB version to decode with (default: the store's head)"),
     ("--side-info", "side information: none or thumbnail"),
     ("--side-bits", "bit budget of the thumbnail side information"),
-    ("--generator", "generator: stable-diffusion, fallback, or a plugin's (tiny-stable-diffusion with "
+    ("--side-codec", "codec of the thumbnail side information: webp (default), avif, heif, jpeg"),
+    ("--thumb-scale", "thumbnail at 1/N of the image size (e.g. 8); default: long side --thumb-size px"),
+    ("--thumb-size", "long side of the thumbnail in pixels (default 16)"),
+    ("--device", "where the generator runs: cpu, cuda, cuda:N, mps (default: cuda if visible)"),
+    ("--dtype", "generator precision: float32, float16 (GPU), bfloat16"),
+    ("--generator", "generator: stable-diffusion, refiner (trained here; needs side information), fallback, or a plugin's (tiny-stable-diffusion with "
                     "--plugin semcom.testing)"),
     ("--generator-model", "generator hub id or local diffusers folder"),
     ("--steps", "diffusion steps (1-1000)"),

@@ -24,7 +24,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=CROP.arg(), default=None,
                    help="centre-crop each image to at most N x N pixels (16 to 16384)")
     p.add_argument("--schemes", default=None,
-                   help="subset, comma-separated: traditional, semantic, generative, bound (default: all)")
+                   help="subset, comma-separated: traditional, semantic, generative, generative+side, bound "
+                        "(default: all)")
     p.add_argument("--out", default="results/table4",
                    help="output folder (default ./results/table4); checked before anything runs, and locked "
                         "while the run goes on (a second run into it is refused)")
@@ -38,6 +39,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="generator: stable-diffusion (default; falls back, labelled, without weights), "
                         "fallback, a plugin's, or tiny-stable-diffusion (from --plugin semcom.testing)")
     p.add_argument("--generator-model", default=None, help="generator hub id or local diffusers folder")
+    p.add_argument("--device", default=None, help="where the generator runs: cpu, cuda, cuda:N, mps "
+                                                  "(default: cuda if visible)")
+    p.add_argument("--dtype", default=None, help="generator precision: float32 (default), float16 (GPU), bfloat16")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) that registers its own stages; repeatable")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,7 +55,8 @@ def run_table4_command(args: argparse.Namespace) -> int:
     config = table4_config(snr_db=args.snr_db, channel=args.channel, cbr=args.cbr, images=args.images,
                            limit=args.limit, crop=args.crop, schemes=args.schemes, seed=args.seed,
                            captions=args.captions, captioner=args.captioner, generator=args.generator,
-                           generator_model=args.generator_model, codec=args.codec, plugins=args.plugin)
+                           generator_model=args.generator_model, codec=args.codec, plugins=args.plugin,
+                           device=args.device, dtype=args.dtype)
     report = run_table4(config, args.out, progress=not args.no_progress, option="--out", **executor_options(args))
     print(report["markdown"])
     print(f"written: {args.out}/table.md, table.csv, table.json, psnr_vs_bits.png, psnr_vs_snr.png "

@@ -54,20 +54,29 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 class ThumbnailSideInfo:
-    """Thumbnail side information: long side ``size`` px, at most ``max_bits`` bits, with ``codec``."""
+    """Thumbnail side information: long side ``size`` px (or ``1/scale`` of the image's when ``scale`` is
+    given), at most ``max_bits`` bits, with ``codec``."""
 
-    def __init__(self, size: int = 16, max_bits: int = 600, codec: str = "webp"):
+    def __init__(self, size: int = 16, max_bits: int = 600, codec: str = "webp", scale: int | None = None):
         if size < 1 or max_bits < 1:
             raise ConfigError(f"thumbnail size and bit budget must be >= 1, got {size}, {max_bits}")
-        self.size, self.max_bits = int(size), int(max_bits)
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+            raise ConfigError(f"thumbnail scale must be a whole factor >= 1 (8: 1/8 of the image), got {scale!r}")
+        self.size, self.max_bits, self.scale = int(size), int(max_bits), scale
         self.codec = get_codec(codec)
 
     def describe(self) -> dict:
-        return {"side_info": "thumbnail", "size": self.size, "max_bits": self.max_bits, "codec": self.codec.name}
+        size = {"scale": f"1/{self.scale}"} if self.scale else {"size": self.size}
+        return {"side_info": "thumbnail", **size, "max_bits": self.max_bits, "codec": self.codec.name}
+
+    def thumb_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) of the thumbnail of an H x W image."""
+        size = max(1, round(max(height, width) / self.scale)) if self.scale else self.size
+        return thumbnail_shape(height, width, size)
 
     def encode(self, image: np.ndarray) -> SideInfo:
         image = check_image(image)
-        shape = thumbnail_shape(image.shape[0], image.shape[1], self.size)
+        shape = self.thumb_shape(image.shape[0], image.shape[1])
         fit = fit_to_budget(self.codec, resize(image, shape), self.max_bits, decode=False)
         return SideInfo(fit.data if fit.fits else None, fit.bits, shape, self.codec.name, fit.quality)
 

@@ -10,8 +10,10 @@ from semcom.errors import WeightsNotFoundError
 
 T = TypeVar("T")
 
-#: What a stage's components are: loaded from real weights, a tiny random test double, or a fallback.
-REAL, TEST_DOUBLE, FALLBACK, REFERENCE = "real weights", "test double", "fallback", "reference data"
+#: What a stage's components are: loaded from real weights, a model trained by this project and shipped
+#: with it, a tiny random test double, or a fallback.
+REAL, TRAINED, TEST_DOUBLE, FALLBACK, REFERENCE = (
+    "real weights", "trained here", "test double", "fallback", "reference data")
 
 
 def hf_cache_dir() -> str:

@@ -35,11 +35,8 @@ Rayleigh), ``--lr 1e-3 --warmup 50``.
 from __future__ import annotations
 
 import csv
-import math
 import os
-import pickle
 import random
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,7 +46,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semcom.errors import ConfigError, InputError, UnsafeFileError
+from semcom import training
+from semcom.errors import ConfigError, InputError
 from semcom.files import atomic_path
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
 from semcom.images import centre_crop
@@ -102,22 +100,16 @@ class TrainOptions:
     stop_at_step: int | None = None
     progress: bool = True
     command: str | None = None
+    schedule: training.Schedule = field(init=False, repr=False)
 
     def __post_init__(self):
-        if self.steps is None and self.minutes is None:
-            raise ConfigError("give a number of steps (--steps) or a time budget (--minutes), or both")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        self.schedule = training.Schedule(self.steps, self.minutes, self.lr, self.min_lr_frac, self.warmup)
         if self.batch < 1 or self.crop < 16 or self.crop % 16:
             raise ConfigError(f"batch must be >= 1 and crop a multiple of 16 (>= 16), got {self.batch}, {self.crop}")
         if self.crop_final is not None and (self.crop_final < 16 or self.crop_final % 16):
             raise ConfigError(f"crop-final must be a multiple of 16, got {self.crop_final}")
         if not 0 <= self.final_frac <= 1:
             raise ConfigError(f"final-frac must be in [0, 1], got {self.final_frac}")
-        if not self.lr > 0 or not 0 <= self.min_lr_frac <= 1:
-            raise ConfigError(f"bad learning rate {self.lr} / min_lr_frac {self.min_lr_frac}")
         if not self.snr_min <= self.snr_max:
             raise ConfigError(f"snr range [{self.snr_min}, {self.snr_max}] is empty")
 
@@ -139,23 +131,6 @@ class TrainOptions:
 
 
 # --- schedule -------------------------------------------------------------------------------
-
-
-def progress(opts: TrainOptions, step: int, elapsed_s: float) -> float:
-    """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
-    p = 0.0
-    if opts.steps:
-        p = max(p, step / opts.steps)
-    if opts.minutes:
-        p = max(p, elapsed_s / (60.0 * opts.minutes))
-    return min(p, 1.0)
-
-
-def learning_rate(opts: TrainOptions, step: int, p: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_frac * lr`` at p = 1."""
-    warm = min(1.0, (step + 1) / max(1, opts.warmup))
-    cosine = opts.min_lr_frac + (1 - opts.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p))
-    return opts.lr * warm * cosine
 
 
 def crop_and_batch(opts: TrainOptions, p: float) -> tuple[int, int]:
@@ -207,57 +182,12 @@ def evaluate_psnr(
 # --- state ----------------------------------------------------------------------------------
 
 
-def _rng_state(sampler_gen, noise_gen) -> dict:
-    return {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "sampler": sampler_gen.get_state(),
-        "noise": noise_gen.get_state(),
-    }
-
-
-#: What a training state holds besides tensors and plain values: the NumPy RNG state's uint32 array.
-_NUMPY_CORE = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1.x
-_STATE_NUMPY_GLOBALS = [_NUMPY_CORE.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-_STATE_KEYS = {"model": dict, "optimizer": dict, "step": int, "elapsed_s": (int, float), "rng": dict, "config": dict}
-_RNG_KEYS = ("torch", "python", "numpy", "sampler", "noise")
+_GENERATORS = ("sampler", "noise")
 
 
 def load_training_state(path: Path) -> dict:
-    """Read a resume state written by :func:`train` without running any code a crafted file holds.
-
-    Only tensors, containers, plain values and the NumPy RNG state's uint32 array are unpickled
-    (``torch.load(weights_only=True)``); anything else raises :class:`UnsafeFileError`, and a file
-    that loads but is not a training state raises :class:`InputError`.
-    """
-    try:
-        with torch.serialization.safe_globals(_STATE_NUMPY_GLOBALS):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UnsafeFileError(
-            f"refusing to load {path}: it holds something other than tensors and plain values, and "
-            "loading that could run code the file contains (resume only from states this program wrote)"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise InputError(f"{path} is not a readable training state: {err}") from None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a training state (a {type(state).__name__}, not a dict)")
-    for key, kind in _STATE_KEYS.items():
-        if not isinstance(state.get(key), kind):
-            raise InputError(f"{path} is not a training state: {key!r} is missing or of the wrong type")
-    missing = [k for k in _RNG_KEYS if k not in state["rng"]]
-    if missing:
-        raise InputError(f"{path} is not a training state: RNG states {missing} are missing")
-    return state
-
-
-def _set_rng_state(state: dict, sampler_gen, noise_gen) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    sampler_gen.set_state(state["sampler"])
-    noise_gen.set_state(state["noise"])
+    """A JSCC resume state (see :func:`semcom.training.load_training_state`)."""
+    return training.load_training_state(path, generators=_GENERATORS)
 
 
 def _init_from(model: JSCCModel, name_or_path: str) -> list[str]:
@@ -272,21 +202,6 @@ def _init_from(model: JSCCModel, name_or_path: str) -> list[str]:
             fresh.append(k)
     model.load_state_dict(own)
     return fresh
-
-
-def _cut_log(log_path: Path, size: int) -> None:
-    """Drop the log rows written after the saved state (steps a resumed run does again)."""
-    if log_path.stat().st_size > size:
-        os.truncate(log_path, size)
-
-
-class _StopFlag:
-    def __init__(self):
-        self.stop = False
-        self.signal = None
-
-    def __call__(self, signum, frame):
-        self.stop, self.signal = True, signum
 
 
 def train(opts: TrainOptions) -> dict:
@@ -329,13 +244,13 @@ def train(opts: TrainOptions) -> dict:
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
-        _set_rng_state(state["rng"], sampler_gen, noise_gen)
+        training.set_rng_state(state["rng"], {"sampler": sampler_gen, "noise": noise_gen})
         best = state.get("last_val", {})
 
     val_cols = [f"val_psnr_{s:g}dB" for s in opts.val_snrs]
     new_log = not (opts.resume and log_path.is_file())
     if not new_log and state is not None and "log_bytes" in state:
-        _cut_log(log_path, int(state["log_bytes"]))
+        training.cut_log(log_path, int(state["log_bytes"]))
     log_file = open(log_path, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
@@ -353,7 +268,7 @@ def train(opts: TrainOptions) -> dict:
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_s": elapsed,
-            "rng": _rng_state(sampler_gen, noise_gen),
+            "rng": training.rng_state({"sampler": sampler_gen, "noise": noise_gen}),
             "config": config.to_dict(),
             "options": asdict(opts),
             "last_val": best,
@@ -362,13 +277,7 @@ def train(opts: TrainOptions) -> dict:
         with atomic_path(state_path) as tmp:
             torch.save(payload, tmp)
 
-    flag = _StopFlag()
-    old_handlers = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            old_handlers[sig] = signal.signal(sig, flag)
-        except ValueError:  # not in the main thread
-            pass
+    flag = training.StopFlag()
 
     bar = None
     if opts.progress:
@@ -383,59 +292,58 @@ def train(opts: TrainOptions) -> dict:
     )
     t0 = time.time()
     run_loss, run_psnr, run_n = 0.0, 0.0, 0
-    try:
-        while True:
-            elapsed = elapsed_before + time.time() - t0
-            p = progress(opts, step, elapsed)
-            if p >= 1.0 or flag.stop or (opts.stop_at_step is not None and step >= opts.stop_at_step):
-                break
-            lr = learning_rate(opts, step, p)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            crop, batch = crop_and_batch(opts, p)
-            x = sampler.batch(batch, crop).contiguous(memory_format=torch.channels_last)
-            snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen)
-            rec = model(x, snr, generator=noise_gen).reconstruction
-            loss = F.mse_loss(rec, x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if opts.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-            optimizer.step()
-            step += 1
-            run_loss += loss.item()
-            run_psnr += float(psnr(rec.detach(), x).mean())
-            run_n += 1
+    with training.stop_signals(flag):
+        try:
+            while True:
+                elapsed = elapsed_before + time.time() - t0
+                p = opts.schedule.progress(step, elapsed)
+                if p >= 1.0 or flag.stop or (opts.stop_at_step is not None and step >= opts.stop_at_step):
+                    break
+                lr = opts.schedule.learning_rate(step, p)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                crop, batch = crop_and_batch(opts, p)
+                x = sampler.batch(batch, crop).contiguous(memory_format=torch.channels_last)
+                snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen)
+                rec = model(x, snr, generator=noise_gen).reconstruction
+                loss = F.mse_loss(rec, x)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if opts.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+                optimizer.step()
+                step += 1
+                run_loss += loss.item()
+                run_psnr += float(psnr(rec.detach(), x).mean())
+                run_n += 1
 
-            val_row = [""] * len(val_cols)
-            if val_images and opts.val_every and step % opts.val_every == 0:
-                best = evaluate_psnr(model, val_images, opts.val_snrs)
-                val_row = [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
-            if step % opts.log_every == 0 or any(val_row):
-                writer.writerow(
-                    [step, f"{elapsed:.1f}", f"{lr:.3e}", crop, batch, f"{run_loss / max(run_n, 1):.6f}",
-                     f"{run_psnr / max(run_n, 1):.3f}", *val_row]
-                )
-                log_file.flush()
+                val_row = [""] * len(val_cols)
+                if val_images and opts.val_every and step % opts.val_every == 0:
+                    best = evaluate_psnr(model, val_images, opts.val_snrs)
+                    val_row = [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
+                if step % opts.log_every == 0 or any(val_row):
+                    writer.writerow(
+                        [step, f"{elapsed:.1f}", f"{lr:.3e}", crop, batch, f"{run_loss / max(run_n, 1):.6f}",
+                         f"{run_psnr / max(run_n, 1):.3f}", *val_row]
+                    )
+                    log_file.flush()
+                    if bar is not None:
+                        post = {"loss": f"{run_loss / max(run_n, 1):.5f}", "psnr": f"{run_psnr / max(run_n, 1):.2f}"}
+                        if best:
+                            post["val"] = "/".join(f"{v:.2f}" for v in best.values())
+                        post["lr"] = f"{lr:.1e}"
+                        bar.set_postfix(post, refresh=False)
+                    run_loss, run_psnr, run_n = 0.0, 0.0, 0
                 if bar is not None:
-                    post = {"loss": f"{run_loss / max(run_n, 1):.5f}", "psnr": f"{run_psnr / max(run_n, 1):.2f}"}
-                    if best:
-                        post["val"] = "/".join(f"{v:.2f}" for v in best.values())
-                    post["lr"] = f"{lr:.1e}"
-                    bar.set_postfix(post, refresh=False)
-                run_loss, run_psnr, run_n = 0.0, 0.0, 0
+                    bar.update(1)
+                if opts.ckpt_every and step % opts.ckpt_every == 0:
+                    log_file.flush()
+                    save_all(elapsed_before + time.time() - t0, os.fstat(log_file.fileno()).st_size)
+        finally:
             if bar is not None:
-                bar.update(1)
-            if opts.ckpt_every and step % opts.ckpt_every == 0:
-                log_file.flush()
-                save_all(elapsed_before + time.time() - t0, os.fstat(log_file.fileno()).st_size)
-    finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
-        if bar is not None:
-            bar.close()
+                bar.close()
     elapsed = elapsed_before + time.time() - t0
-    interrupted = flag.stop or progress(opts, step, elapsed) < 1.0
+    interrupted = flag.stop or opts.schedule.progress(step, elapsed) < 1.0
     log_file.flush()
     loop_log_bytes = os.fstat(log_file.fileno()).st_size  # without the closing row, which a resume writes again
     if val_images:

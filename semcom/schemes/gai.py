@@ -40,7 +40,7 @@ import torch
 from channels import Channel
 from semcom.errors import ConfigError, WeightsNotFoundError
 from semcom.generative.captioner import CAPTIONERS, Caption, Captioner
-from semcom.generative.generator import DEFAULT_SD, GENERATORS, FallbackGenerator, ImageGenerator
+from semcom.generative.generator import DEFAULT_SD, GENERATORS, FallbackGenerator, ImageGenerator, RefinerGenerator
 from semcom.generative.keywords import KEYWORD_EXTRACTORS, Keyword, KeywordExtractor
 from semcom.generative.prompt import MODES as PROMPT_MODES
 from semcom.generative.prompt import Prompt, build_prompt
@@ -255,11 +255,17 @@ class GenerativeReceiver:
         if text is None and init_image is None:
             details["reconstruction"] = "mid-grey: nothing decodable arrived"
             return fallback_image((*shape, 3)), details
-        if text is None:
+        if init_image is None and _needs_side_info(self.generator):
+            details["reconstruction"] = "fallback: side information lost, prompt only (mid-grey)"
+            return fallback_image((*shape, 3)), details
+        if text is None and not _needs_side_info(self.generator):
             details["reconstruction"] = "side information only: prompt lost"
             return FallbackGenerator("prompt lost").generate("", shape, init_image), details
-        image = self.generator.generate(text, shape, init_image=init_image, generator=_diffusion_generator(generator))
-        if self.generator.kind == FALLBACK:
+        image = self.generator.generate(text or "", shape, init_image=init_image,
+                                        generator=_diffusion_generator(generator))
+        if _needs_side_info(self.generator):
+            details["reconstruction"] = f"{self.generator.name}: side information refined"
+        elif self.generator.kind == FALLBACK:
             details["reconstruction"] = self.generator.model
         else:
             details["reconstruction"] = "img2img" if init_image is not None else "text-to-image"
@@ -329,6 +335,7 @@ class GenerativeScheme(Scheme):
         side_bits: int = 600,
         thumb_size: int = 16,
         side_codec: str = "webp",
+        thumb_scale: int | None = None,
         generator: str | ImageGenerator = "stable-diffusion",
         generator_model: str | None = None,
         steps: int | None = None,
@@ -336,6 +343,8 @@ class GenerativeScheme(Scheme):
         scheduler: str | None = None,
         strength: float | None = None,
         resolution: int | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
         strict: bool = False,
         channel: Channel | str = "awgn",
         mcs: MCS | int | None = 0,
@@ -356,9 +365,12 @@ class GenerativeScheme(Scheme):
         under ``corpus``). kb: a knowledge-base store (``semcom kb init PATH --codec ...``) both ends decode
         with instead: the codec its version ``kb_version`` (default: the head) holds, its header tag that
         version's short id. keyword_packet: also send the keywords alone within ``keyword_bits``.
-        side_info: ``none`` or ``thumbnail`` (``side_bits``, ``thumb_size``, ``side_codec``). generator:
-        ``stable-diffusion`` (default) or any registered name, ``fallback``; missing weights fall back
-        (warning, ``fallback: ...`` label) unless ``strict``. channel, mcs (None: link adaptation), code
+        side_info: ``none`` or ``thumbnail`` (``side_bits``, ``thumb_size`` or ``thumb_scale``: 8 for 1/8 of the
+        image, ``side_codec``). generator: ``stable-diffusion`` (default) or any registered name (``refiner``:
+        the refiner trained here), ``fallback``; missing weights fall back (warning) unless ``strict``: to the
+        refiner when side information is sent, else to the labelled mid-grey ``fallback: ...``. device
+        (``cpu``, ``cuda``, ``cuda:N``, ``mps``) and dtype (``float32``, ``float16``, ``bfloat16``): where and
+        how the generator runs, checked before anything loads. channel, mcs (None: link adaptation), code
         (``polar``/``auto``/``ldpc``), arq, seed: the link.
         """
         if side_info not in ("none", "thumbnail"):
@@ -380,12 +392,13 @@ class GenerativeScheme(Scheme):
                                         or prompt_bits < 0):
             raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
         codec = codec_from_store(kb, kb_version) if kb is not None else get_text_codec(text_codec, corpus)
-        side = ThumbnailSideInfo(thumb_size, side_bits, side_codec) if side_info == "thumbnail" else None
+        side = ThumbnailSideInfo(thumb_size, side_bits, side_codec, thumb_scale) if side_info == "thumbnail" else None
         transmitter = GenerativeTransmitter(captioner, keywords, PromptBuilder(prompt_mode, prompt_bits or None),
                                             codec, int(keyword_bits) if keyword_packet else None, side)
         if not isinstance(generator, ImageGenerator):
-            generator = _make_generator(generator, generator_model, seed0, strict, steps=steps, guidance=guidance,
-                                        scheduler=scheduler, strength=strength, resolution=resolution)
+            generator = _make_generator(generator, generator_model, seed0, strict, side is not None, steps=steps,
+                                        guidance=guidance, scheduler=scheduler, strength=strength,
+                                        resolution=resolution, device=device, dtype=dtype)
         receiver = GenerativeReceiver(codec, generator, side)
         link = DigitalLink(channel, mcs=mcs, code=code, seed=seed, **channel_options)
         return cls(transmitter, receiver, link, arq=arq, similarity=similarity)
@@ -465,6 +478,8 @@ class GenerativeScheme(Scheme):
             "word_error_rate": word_error_rate(sent, got),
             "keyword_recall": keyword_recall(reference, got),
         }
+        if message.side_info is not None:
+            metrics["side_info_bits"] = float(message.side_info.bits if message.side_info.data is not None else 0)
         if self.similarity:
             sim = semantic_similarity(sent, got)
             if sim is not None:
@@ -485,7 +500,10 @@ def _create(registry, name: str, seed: int, **options):
     return registry.create(name, **options)
 
 
-def _make_generator(name: str, model: str | None, seed: int, strict: bool, **settings) -> ImageGenerator:
+def _make_generator(name: str, model: str | None, seed: int, strict: bool, side_info: bool,
+                    **settings) -> ImageGenerator:
+    """The generator ``name``; without its weights (unless ``strict``) the refiner trained here when side
+    information is sent, else the labelled fallback."""
     options = {k: v for k, v in settings.items() if v is not None}
     if name == "fallback":
         return FallbackGenerator(_SELECTED)
@@ -496,8 +514,23 @@ def _make_generator(name: str, model: str | None, seed: int, strict: bool, **set
     except WeightsNotFoundError as err:
         if strict:
             raise
+        missing = f"{name} weights {options.get('model', DEFAULT_SD)!r} not found"
+        if side_info and name != "refiner":
+            try:
+                refiner = RefinerGenerator()
+            except WeightsNotFoundError as refiner_err:
+                warnings.warn(f"{err}; {refiner_err} -- using the fallback generator", stacklevel=3)
+                return FallbackGenerator(missing)
+            warnings.warn(f"{err} -- using the refiner trained here ({refiner.model}) on the side information",
+                          stacklevel=3)
+            return refiner
         warnings.warn(f"{err} -- using the fallback generator (side information or mid-grey)", stacklevel=3)
-        return FallbackGenerator(f"{name} weights {options.get('model', DEFAULT_SD)!r} not found")
+        return FallbackGenerator(missing)
+
+
+def _needs_side_info(generator) -> bool:
+    """Whether ``generator`` only refines side information (a plugin's generator need not say)."""
+    return bool(getattr(generator, "needs_side_info", False))
 
 
 def _diffusion_generator(generator: torch.Generator | None) -> torch.Generator:

@@ -1,0 +1,146 @@
+"""What every resumable training run of semcom shares: the schedule, the resume state, stop signals.
+
+A run's schedule follows *progress*, the larger of ``step / steps`` and ``elapsed / minutes``, so a
+run with a time budget anneals fully and stops cleanly when the budget is spent. Its state
+(weights, optimiser, step, elapsed time, RNG states) is written atomically by the trainer and read
+back here without unpickling anything but tensors and plain values; SIGINT/SIGTERM set a flag the
+loop checks, so an interrupted run saves its state and ``--resume`` continues the same schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import random
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semcom.errors import ConfigError, InputError, UnsafeFileError
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Steps and/or a time budget; linear warm-up then cosine decay to ``min_lr_frac * lr``."""
+
+    steps: int | None
+    minutes: float | None
+    lr: float
+    min_lr_frac: float = 0.02
+    warmup: int = 100
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ConfigError("give a number of steps (--steps) or a time budget (--minutes), or both")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        if not self.lr > 0 or not 0 <= self.min_lr_frac <= 1:
+            raise ConfigError(f"bad learning rate {self.lr} / min_lr_frac {self.min_lr_frac}")
+
+    def progress(self, step: int, elapsed_s: float) -> float:
+        """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
+        p = 0.0
+        if self.steps:
+            p = max(p, step / self.steps)
+        if self.minutes:
+            p = max(p, elapsed_s / (60.0 * self.minutes))
+        return min(p, 1.0)
+
+    def learning_rate(self, step: int, p: float) -> float:
+        """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_frac * lr`` at p = 1."""
+        warm = min(1.0, (step + 1) / max(1, self.warmup))
+        cosine = self.min_lr_frac + (1 - self.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p))
+        return self.lr * warm * cosine
+
+
+def rng_state(generators: dict[str, torch.Generator]) -> dict:
+    """The global RNG states (torch, Python, NumPy) and those of the run's own generators."""
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        **{name: g.get_state() for name, g in generators.items()},
+    }
+
+
+def set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    for name, g in generators.items():
+        g.set_state(state[name])
+
+
+#: What a training state holds besides tensors and plain values: the NumPy RNG state's uint32 array.
+_NUMPY_CORE = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1.x
+_STATE_NUMPY_GLOBALS = [_NUMPY_CORE.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+_STATE_KEYS = {"model": dict, "optimizer": dict, "step": int, "elapsed_s": (int, float), "rng": dict, "config": dict}
+
+
+def load_training_state(path: Path, generators: tuple[str, ...] = ()) -> dict:
+    """Read a resume state without running any code a crafted file holds.
+
+    Only tensors, containers, plain values and the NumPy RNG state's uint32 array are unpickled
+    (``torch.load(weights_only=True)``); anything else raises :class:`UnsafeFileError`, and a file
+    that loads but is not a training state (with the RNG states of ``generators``) raises
+    :class:`InputError`.
+    """
+    try:
+        with torch.serialization.safe_globals(_STATE_NUMPY_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeFileError(
+            f"refusing to load {path}: it holds something other than tensors and plain values, and "
+            "loading that could run code the file contains (resume only from states this program wrote)"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise InputError(f"{path} is not a readable training state: {err}") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not a training state (a {type(state).__name__}, not a dict)")
+    for key, kind in _STATE_KEYS.items():
+        if not isinstance(state.get(key), kind):
+            raise InputError(f"{path} is not a training state: {key!r} is missing or of the wrong type")
+    missing = [k for k in ("torch", "python", "numpy", *generators) if k not in state["rng"]]
+    if missing:
+        raise InputError(f"{path} is not a training state: RNG states {missing} are missing")
+    return state
+
+
+def cut_log(log_path: Path, size: int) -> None:
+    """Drop the log rows written after the saved state (steps a resumed run does again)."""
+    if log_path.stat().st_size > size:
+        os.truncate(log_path, size)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (see :func:`stop_signals`); the training loop stops at the next step."""
+
+    def __init__(self):
+        self.stop = False
+        self.signal = None
+
+    def __call__(self, signum, frame):
+        self.stop, self.signal = True, signum
+
+
+@contextmanager
+def stop_signals(flag: StopFlag):
+    """Route SIGINT and SIGTERM to ``flag`` inside the block (main thread only), then restore."""
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, flag)
+        except ValueError:  # not in the main thread
+            pass
+    try:
+        yield flag
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
