@@ -105,9 +105,8 @@ class StableDiffusionGenerator(ImageGenerator):
         if pipeline is None:
             from diffusers import StableDiffusionPipeline
 
-            torch_dtype = self.dtype
             pipeline = load_pretrained(StableDiffusionPipeline.from_pretrained, self.model, "Stable Diffusion",
-                                       "--generator-model", download=download, torch_dtype=torch_dtype,
+                                       "--generator-model", download=download, dtype=self.dtype,
                                        safety_checker=None, requires_safety_checker=False)
         if scheduler is not None:
             pipeline.scheduler = make_scheduler(scheduler, pipeline.scheduler.config)

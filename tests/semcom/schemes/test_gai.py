@@ -12,7 +12,7 @@ from semcom.cli import main
 from semcom.errors import ConfigError
 from semcom.images import save_image
 from semcom.schemes import make_scheme
-from semcom.schemes.gai import GenerativeScheme, get_text_codec
+from semcom.schemes.gai import GenerativeScheme, get_text_codec, send_message
 
 CAPTION_A = "a woman in a white shirt standing in front of a red wall"
 CAPTION_B = "a cup of coffee on a wooden table"
@@ -114,17 +114,49 @@ def test_img2img_with_side_information(codec):
     assert result.reconstruction.shape == img.shape
 
 
-def test_side_information_alone_when_the_generator_is_missing(folder):
+def test_refiner_on_the_side_information_when_the_generator_is_missing(folder):
+    with pytest.warns(UserWarning, match="refiner trained here"):
+        scheme = GenerativeScheme.from_config(captions=folder / "captions.json", generator="stable-diffusion",
+                                              generator_model=str(folder / "no-such-model"), side_info="thumbnail",
+                                              side_codec="avif", thumb_scale=8, side_bits=1900, similarity=False)
+    assert scheme.describe()["generator_kind"] == "trained here"
+    img = data.astronaut()[:48, :64].copy()
+    result = scheme.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
+    d = result.details
+    assert d["generator"] == "refiner" and d["reconstruction"] == "refiner: side information refined"
+    assert d["received_prompt"] == CAPTION_A
+    assert result.bits == result.metrics["prompt_bits"] + result.metrics["side_info_bits"] <= 2000
+    assert np.abs(result.reconstruction.astype(float) - img).mean() < 60  # the refined thumbnail, not grey
+    # the side-information packet lost on the link: prompt only, labelled fallback (grey)
+    message = scheme.transmitter.encode(img)
+    received = send_message(message, scheme.link, 15.0, scheme.receiver, generator=torch.Generator().manual_seed(0))
+    received.side_info = None
+    recon, made = scheme.receiver.reconstruct(received, message.shape, message.side_info.thumb_shape)
+    assert made["reconstruction"].startswith("fallback: side information lost") and not made["side_info_ok"]
+    assert np.all(recon == recon[0, 0])
+
+
+def test_side_information_alone_without_the_refiner_checkpoint(folder, monkeypatch):
+    import semcom.generative.refiner_checkpoint as ck
+
+    monkeypatch.setattr(ck, "CHECKPOINT_ROOT", folder / "no-checkpoints")
     with pytest.warns(UserWarning, match="fallback"):
         scheme = GenerativeScheme.from_config(captions=folder / "captions.json", generator="stable-diffusion",
-                                  generator_model=str(folder / "no-such-model"), side_info="thumbnail",
-                                  similarity=False)
+                                              generator_model=str(folder / "no-such-model"), side_info="thumbnail",
+                                              similarity=False)
     assert scheme.describe()["generator_kind"] == "fallback"
     img = data.astronaut()[:48, :64].copy()
     result = scheme.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
     assert result.details["generator"].startswith("fallback: ") and "no-such-model" in result.details["generator"]
-    assert result.details["received_prompt"] == CAPTION_A
     assert np.abs(result.reconstruction.astype(float) - img).mean() < 60  # the upsampled thumbnail, not grey
+
+
+def test_generator_device_is_checked_before_anything_loads(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(["eval", "--scheme", "gai", "--captioner", "tiny-vit-gpt2", "--generator", "tiny-stable-diffusion",
+                 "--device", "cuda", "--limit", "1", "--snr-db", "10"])
+    assert code == 2 and "no CUDA device" in capsys.readouterr().err
 
 
 def test_semcom_eval_gai(folder, capsys):
