@@ -158,13 +158,27 @@ def tiny_stable_diffusion(seed: int = 0):
                                    feature_extractor=None, requires_safety_checker=False)
 
 
+def tiny_controlnet(seed: int = 0):
+    """A ``ControlNetModel`` of tiny random weights matching :func:`tiny_stable_diffusion`'s UNet."""
+    from diffusers import ControlNetModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 1)
+        return ControlNetModel(block_out_channels=(32, 64), layers_per_block=1, in_channels=4,
+                               down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
+                               attention_head_dim=8, norm_num_groups=32,
+                               conditioning_embedding_out_channels=(16, 32)).eval()
+
+
 @GENERATORS.register("tiny-stable-diffusion")
 def make_tiny_stable_diffusion(seed: int = 0, steps: int = 2, guidance: float = 2.0, scheduler: str | None = None,
                                strength: float = 0.75, device: str = "cpu", dtype: str | None = None,
-                               **_ignored) -> StableDiffusionGenerator:
-    """The Stable Diffusion generator on :func:`tiny_stable_diffusion` (a test double: random weights)."""
+                               controlnet: str | None = None, **_ignored) -> StableDiffusionGenerator:
+    """The Stable Diffusion generator on :func:`tiny_stable_diffusion` (a test double: random weights);
+    with ``controlnet`` (any name), a tiny random ControlNet too."""
     gen = StableDiffusionGenerator(model=f"tiny-stable-diffusion(seed={seed})", steps=steps, guidance=guidance,
                                    scheduler=scheduler, strength=strength, device=device, dtype=dtype,
+                                   controlnet=tiny_controlnet(seed) if controlnet else None,
                                    pipeline=tiny_stable_diffusion(seed), kind=TEST_DOUBLE)
     gen.name = "tiny-stable-diffusion"
     return gen

@@ -54,6 +54,8 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE (or a .py file) that registers its own stages; repeatable")
     gai = parser.add_argument_group("generative scheme (gai)")
+    gai.add_argument("--edges", action="store_const", const=True, default=None,
+                     help="also send a losslessly coded Canny edge map that conditions a ControlNet")
     for flag, text in _GAI_OPTIONS:
         gai.add_argument(flag, type=SCHEME_OPTIONS[flag[2:].replace("-", "_")].arg(), default=None, help=text)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -78,6 +80,9 @@ _GAI_OPTIONS = (
     ("--side-codec", "codec of the thumbnail side information: webp (default), avif, heif, jpeg"),
     ("--thumb-scale", "thumbnail at 1/N of the image size (e.g. 8); default: long side --thumb-size px"),
     ("--thumb-size", "long side of the thumbnail in pixels (default 16)"),
+    ("--edge-scale", "with --edges: the edge map at 1/N of the image size (default 4)"),
+    ("--edge-bits", "with --edges: bit budget of the losslessly coded edge map (default 20000)"),
+    ("--controlnet-model", "with --edges: ControlNet hub id or local folder (default lllyasviel/sd-controlnet-canny)"),
     ("--device", "where the generator runs: cpu, cuda, cuda:N, mps (default: cuda if visible)"),
     ("--dtype", "generator precision: float32, float16 (GPU), bfloat16"),
     ("--generator", "generator: stable-diffusion, refiner (trained here; needs side information), fallback, or a plugin's (tiny-stable-diffusion with "
@@ -97,7 +102,8 @@ def scheme_config(args: argparse.Namespace, images: str, limit: int | None, snrs
     load_plugins(args.plugin)
     accepted = scheme_parameters(SCHEMES.get(args.scheme))
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    given = {"cbr": args.cbr, "codec": args.codec, "mcs": args.mcs, "arq": args.arq, "model": args.model}
+    given = {"cbr": args.cbr, "codec": args.codec, "mcs": args.mcs, "arq": args.arq, "model": args.model,
+             "edges": getattr(args, "edges", None)}
     for flag, _ in _GAI_OPTIONS:
         key = flag[2:].replace("-", "_")
         given[key] = getattr(args, key, None)

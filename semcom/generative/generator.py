@@ -38,6 +38,8 @@ from semcom.registry import Registry
 
 GENERATORS: Registry = Registry("generator")
 DEFAULT_SD = "stabilityai/stable-diffusion-2-1-base"
+#: The Canny ControlNet the edge-map side information conditions by default.
+DEFAULT_CONTROLNET = "lllyasviel/sd-controlnet-canny"
 
 #: Scheduler names accepted by ``scheduler=`` (any diffusers scheduler class name works too).
 SCHEDULERS = {
@@ -48,7 +50,10 @@ SCHEDULERS = {
 
 
 class ImageGenerator(ABC):
-    """Base class: ``generate(prompt, shape, init_image=None, generator=None) -> [H, W, 3] uint8``."""
+    """Base class: ``generate(prompt, shape, init_image=None, generator=None) -> [H, W, 3] uint8``.
+
+    A generator with a ControlNet (``controlnet`` set) also takes ``control_image=`` ([H, W, 3] uint8).
+    """
 
     name = "generator"
     model = ""
@@ -83,14 +88,16 @@ class StableDiffusionGenerator(ImageGenerator):
                 the short side follows the aspect ratio of the requested shape, in multiples of 8.
     strength:   img2img noise strength (0: keep the init image, 1: ignore it).
     negative_prompt, device, dtype ("float16" on GPU), download (allow fetching missing files).
+    controlnet: hub id or folder of a ControlNet (e.g. :data:`DEFAULT_CONTROLNET`), or a
+                ``ControlNetModel``; then ``generate`` takes ``control_image`` (edges, white on black).
     """
 
     name = "stable-diffusion"
 
     def __init__(self, model: str = DEFAULT_SD, steps: int = 25, guidance: float = 7.5, scheduler: str | None = None,
                  resolution: int | None = None, strength: float = 0.75, negative_prompt: str | None = None,
-                 device: str | None = None, dtype: str | None = None, download: bool = False, *,
-                 pipeline=None, kind: str = REAL):
+                 device: str | None = None, dtype: str | None = None, download: bool = False,
+                 controlnet=None, *, pipeline=None, kind: str = REAL):
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         if not 0.0 < strength <= 1.0:
@@ -113,25 +120,40 @@ class StableDiffusionGenerator(ImageGenerator):
         self.scheduler = type(pipeline.scheduler).__name__
         pipeline.set_progress_bar_config(disable=True)
         self.pipe = pipeline.to(self.device, self.dtype)
-        self._img2img = None
+        self.controlnet = None
+        if controlnet is not None:
+            if isinstance(controlnet, str):
+                from diffusers import ControlNetModel
+
+                controlnet = load_pretrained(ControlNetModel.from_pretrained, controlnet, "ControlNet",
+                                             "--controlnet-model", download=download, dtype=self.dtype)
+            self.controlnet = controlnet.to(self.device, self.dtype).eval()
+        self._pipelines: dict[str, Any] = {}
         native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.resolution = int(resolution or native)
 
     def describe(self) -> dict[str, Any]:
+        controlnet = {"controlnet": type(self.controlnet).__name__} if self.controlnet is not None else {}
         return {**super().describe(), "steps": self.steps, "guidance": self.guidance, "scheduler": self.scheduler,
-                "resolution": self.resolution, "strength": self.strength}
+                "resolution": self.resolution, "strength": self.strength, "device": self.device,
+                "dtype": str(self.dtype).replace("torch.", ""), **controlnet}
 
-    @property
-    def img2img(self):
-        """``StableDiffusionImg2ImgPipeline`` sharing this pipeline's components (built on first use)."""
-        if self._img2img is None:
-            from diffusers import StableDiffusionImg2ImgPipeline
+    def variant(self, name: str):
+        """A diffusers pipeline sharing this pipeline's components, built on first use: ``img2img``,
+        ``controlnet`` (text-to-image) or ``controlnet-img2img``."""
+        if name not in self._pipelines:
+            import diffusers
 
+            cls = {"img2img": "StableDiffusionImg2ImgPipeline", "controlnet": "StableDiffusionControlNetPipeline",
+                   "controlnet-img2img": "StableDiffusionControlNetImg2ImgPipeline"}[name]
             components = dict(self.pipe.components)
             components.setdefault("requires_safety_checker", self.pipe.config.get("requires_safety_checker", False))
-            self._img2img = StableDiffusionImg2ImgPipeline(**components)
-            self._img2img.set_progress_bar_config(disable=True)
-        return self._img2img
+            if name.startswith("controlnet"):
+                components["controlnet"] = self.controlnet
+            pipe = getattr(diffusers, cls)(**components)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipelines[name] = pipe
+        return self._pipelines[name]
 
     def output_size(self, shape: tuple[int, int]) -> tuple[int, int]:
         """(height, width) generated for a requested shape: long side ``resolution``, multiples of 8."""
@@ -142,23 +164,32 @@ class StableDiffusionGenerator(ImageGenerator):
 
     @torch.no_grad()
     def generate(self, prompt: str, shape: tuple[int, int], init_image: np.ndarray | None = None,
-                 generator: torch.Generator | None = None) -> np.ndarray:
+                 generator: torch.Generator | None = None, control_image: np.ndarray | None = None) -> np.ndarray:
         from PIL import Image
 
         shape = _check_shape(shape)
         height, width = self.output_size(shape)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
+        if control_image is not None and self.controlnet is None:
+            raise InputError("a control image needs a generator built with a ControlNet (controlnet=...)")
         common = dict(prompt=prompt, num_inference_steps=self.steps, guidance_scale=self.guidance,
                       negative_prompt=self.negative_prompt, generator=generator, output_type="np")
-        if init_image is None:
+        if control_image is not None:
+            control = Image.fromarray(resize(np.asarray(control_image, dtype=np.uint8), (height, width)))
+        if init_image is None and control_image is None:
             out = self.pipe(height=height, width=width, **common).images[0]
+        elif init_image is None:
+            out = self.variant("controlnet")(image=control, height=height, width=width, **common).images[0]
         else:
             init = Image.fromarray(resize(np.asarray(init_image, dtype=np.uint8), (height, width)))
             # img2img runs int(steps * strength) steps: ask for enough that at least one runs
-            steps = max(self.steps, math.ceil(1 / self.strength))
-            common["num_inference_steps"] = steps
-            out = self.img2img(image=init, strength=self.strength, **common).images[0]
+            common["num_inference_steps"] = max(self.steps, math.ceil(1 / self.strength))
+            if control_image is None:
+                out = self.variant("img2img")(image=init, strength=self.strength, **common).images[0]
+            else:
+                out = self.variant("controlnet-img2img")(image=init, control_image=control, strength=self.strength,
+                                                         height=height, width=width, **common).images[0]
         image = (np.clip(np.nan_to_num(out), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         return resize(image, shape)
 

@@ -25,7 +25,7 @@ CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_REFINER = "refiner-avif-x8"
 TRAIN_COMMAND = (
     "semcom train refiner --data $SEMCOM_DATA/bsds500/train --val $SEMCOM_DATA/bsds500/val "
-    f"--minutes 90 --out semcom/generative/checkpoints/{DEFAULT_REFINER}"
+    f"--minutes 70 --batch 16 --crop 96 --lr 5e-4 --warmup 200 --out semcom/generative/checkpoints/{DEFAULT_REFINER}"
 )
 
 

@@ -67,10 +67,10 @@ class RefinerTrainOptions:
     steps: int | None = None
     minutes: float | None = None
     batch: int = 16
-    crop: int = 128
-    lr: float = 1e-3
+    crop: int = 96
+    lr: float = 5e-4
     min_lr_frac: float = 0.02
-    warmup: int = 100
+    warmup: int = 200
     grad_clip: float = 1.0
     val_every: int = 250
     val_images: int = 25

@@ -40,7 +40,7 @@ import torch
 from channels import Channel
 from semcom.errors import ConfigError, WeightsNotFoundError
 from semcom.generative.captioner import CAPTIONERS, Caption, Captioner
-from semcom.generative.generator import DEFAULT_SD, GENERATORS, FallbackGenerator, ImageGenerator, RefinerGenerator
+from semcom.generative.generator import DEFAULT_CONTROLNET, DEFAULT_SD, GENERATORS, FallbackGenerator, ImageGenerator, RefinerGenerator
 from semcom.generative.keywords import KEYWORD_EXTRACTORS, Keyword, KeywordExtractor
 from semcom.generative.prompt import MODES as PROMPT_MODES
 from semcom.generative.prompt import Prompt, build_prompt
@@ -51,7 +51,7 @@ from semcom.generative.semantic_metrics import (
     semantic_similarity,
     word_error_rate,
 )
-from semcom.generative.side_info import SideInfo, ThumbnailSideInfo
+from semcom.generative.side_info import EdgeSideInfo, SideInfo, ThumbnailSideInfo
 from semcom.generative.weights import FALLBACK
 from semcom.images import check_image, fallback_image
 from semcom.link import arq
@@ -135,6 +135,7 @@ class SemanticMessage:
     prompt:         the prompt and its code (``prompt.encoded.bits`` go on air).
     keyword_packet: the keywords alone, coded within ``keyword_bits``, or None.
     side_info:      the encoded thumbnail, or None.
+    edges:          the losslessly coded edge map (the ControlNet's condition), or None.
     """
 
     shape: tuple[int, int]
@@ -143,12 +144,17 @@ class SemanticMessage:
     prompt: Prompt
     keyword_packet: Prompt | None = None
     side_info: SideInfo | None = None
+    edges: SideInfo | None = None
+
+    @property
+    def side_bits(self) -> int:
+        """Payload bits of the side information that is sent (thumbnail and edge map)."""
+        return sum(s.bits for s in (self.side_info, self.edges) if s is not None and s.data is not None)
 
     @property
     def bits(self) -> int:
         """Payload bits of every packet."""
-        side = self.side_info.bits if self.side_info is not None and self.side_info.data is not None else 0
-        return self.prompt.num_bits + (self.keyword_packet.num_bits if self.keyword_packet else 0) + side
+        return self.prompt.num_bits + (self.keyword_packet.num_bits if self.keyword_packet else 0) + self.side_bits
 
     @property
     def confidence(self) -> float | None:
@@ -164,6 +170,7 @@ class ReceivedMessage:
     prompt: DecodedPrompt
     keyword_packet: DecodedPrompt | None = None
     side_info: bytes | None = None
+    edges: bytes | None = None
     cost: LinkCost = field(default_factory=LinkCost)
     retransmissions: int = 0
     link: dict[str, Any] = field(default_factory=dict)
@@ -176,12 +183,13 @@ class GenerativeTransmitter:
     """The transmitter half: image -> :class:`SemanticMessage`."""
 
     def __init__(self, captioner: Captioner, keywords: KeywordExtractor, prompt: PromptBuilder, codec: TextCodec,
-                 keyword_bits: int | None = None, side_info: ThumbnailSideInfo | None = None):
+                 keyword_bits: int | None = None, side_info: ThumbnailSideInfo | None = None,
+                 edges: EdgeSideInfo | None = None):
         if prompt.max_bits is not None and prompt.max_bits <= codec.header_bits:
             raise ConfigError(f"prompt_bits must be above the {codec.name} codec's {codec.header_bits}-bit header "
                               f"(0: no budget), got {prompt.max_bits}")
         self.captioner, self.keywords, self.prompt, self.codec = captioner, keywords, prompt, codec
-        self.keyword_bits, self.side_info = keyword_bits, side_info
+        self.keyword_bits, self.side_info, self.edges = keyword_bits, side_info, edges
 
     def encode(self, image: np.ndarray) -> SemanticMessage:
         """image: [H, W, 3] uint8."""
@@ -194,7 +202,8 @@ class GenerativeTransmitter:
         if self.keyword_bits is not None and kws:
             packet = build_prompt("", kws, self.codec, self.keyword_bits, "keywords")
         side = self.side_info.encode(image) if self.side_info is not None else None
-        return SemanticMessage(image.shape[:2], caption, kws, prompt, packet, side)
+        edges = self.edges.encode(image) if self.edges is not None else None
+        return SemanticMessage(image.shape[:2], caption, kws, prompt, packet, side, edges)
 
 
 class GenerativeReceiver:
@@ -209,11 +218,12 @@ class GenerativeReceiver:
     """
 
     def __init__(self, codecs: TextCodec | Sequence[TextCodec], generator: ImageGenerator,
-                 side_info: ThumbnailSideInfo | None = None, fallback_prompt: str = ""):
+                 side_info: ThumbnailSideInfo | None = None, fallback_prompt: str = "",
+                 edges: EdgeSideInfo | None = None):
         self.codecs = [codecs] if isinstance(codecs, TextCodec) else list(codecs)
         if not self.codecs:
             raise ConfigError("a receiver needs at least one prompt codec")
-        self.generator, self.side_info = generator, side_info
+        self.generator, self.side_info, self.edges = generator, side_info, edges
         self.fallback_prompt = normalize_prompt(fallback_prompt)
 
     def decode_prompt(self, bits: np.ndarray) -> DecodedPrompt:
@@ -243,15 +253,20 @@ class GenerativeReceiver:
         return None, "none"
 
     def reconstruct(self, received: ReceivedMessage, shape: tuple[int, int], side_shape: tuple[int, int] | None = None,
-                    generator: torch.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                    generator: torch.Generator | None = None,
+                    edge_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """([H, W, 3] uint8 reconstruction, facts about how it was made)."""
         text, source = self.prompt_text(received)
-        init_image = None
+        init_image = control = None
         if self.side_info is not None and received.side_info is not None:
             init_image = self.side_info.decode(received.side_info, shape, side_shape)
+        if self.edges is not None and received.edges is not None:
+            control = self.edges.decode(received.edges, shape, edge_shape)
         details: dict[str, Any] = {"received_prompt": text, "prompt_source": source}
         if self.side_info is not None:
             details["side_info_ok"] = init_image is not None
+        if self.edges is not None:
+            details["edges_ok"] = control is not None
         if text is None and init_image is None:
             details["reconstruction"] = "mid-grey: nothing decodable arrived"
             return fallback_image((*shape, 3)), details
@@ -261,14 +276,16 @@ class GenerativeReceiver:
         if text is None and not _needs_side_info(self.generator):
             details["reconstruction"] = "side information only: prompt lost"
             return FallbackGenerator("prompt lost").generate("", shape, init_image), details
+        conditions = {"control_image": control} if control is not None and _uses_control(self.generator) else {}
         image = self.generator.generate(text or "", shape, init_image=init_image,
-                                        generator=_diffusion_generator(generator))
+                                        generator=_diffusion_generator(generator), **conditions)
         if _needs_side_info(self.generator):
             details["reconstruction"] = f"{self.generator.name}: side information refined"
         elif self.generator.kind == FALLBACK:
             details["reconstruction"] = self.generator.model
         else:
-            details["reconstruction"] = "img2img" if init_image is not None else "text-to-image"
+            details["reconstruction"] = ("img2img" if init_image is not None else "text-to-image") + (
+                " + ControlNet (edges)" if conditions else "")
         return image, details
 
 
@@ -286,12 +303,13 @@ def send_message(message: SemanticMessage, link: DigitalLink, snr_db: float, rec
         cost += packet.cost
         received.keyword_packet = packet.value if packet.value is not None else \
             DecodedPrompt("", False, "link-crc", message.keyword_packet.num_bits)
-    side = message.side_info
-    if side is not None and side.data is not None:
-        sent = arq.send(link, np.unpackbits(np.frombuffer(side.data, dtype=np.uint8)), snr_db, rounds=rounds,
-                        generator=generator)
-        cost += sent.cost
-        received.side_info = np.packbits(sent.bits).tobytes() if sent.ok else None
+    for name in ("side_info", "edges"):
+        side = getattr(message, name)
+        if side is not None and side.data is not None:
+            sent = arq.send(link, np.unpackbits(np.frombuffer(side.data, dtype=np.uint8)), snr_db, rounds=rounds,
+                            generator=generator)
+            cost += sent.cost
+            setattr(received, name, np.packbits(sent.bits).tobytes() if sent.ok else None)
     received.cost = cost
     return received
 
@@ -336,6 +354,10 @@ class GenerativeScheme(Scheme):
         thumb_size: int = 16,
         side_codec: str = "webp",
         thumb_scale: int | None = None,
+        edges: bool = False,
+        edge_scale: int = 4,
+        edge_bits: int = 20000,
+        controlnet_model: str | None = None,
         generator: str | ImageGenerator = "stable-diffusion",
         generator_model: str | None = None,
         steps: int | None = None,
@@ -366,7 +388,9 @@ class GenerativeScheme(Scheme):
         with instead: the codec its version ``kb_version`` (default: the head) holds, its header tag that
         version's short id. keyword_packet: also send the keywords alone within ``keyword_bits``.
         side_info: ``none`` or ``thumbnail`` (``side_bits``, ``thumb_size`` or ``thumb_scale``: 8 for 1/8 of the
-        image, ``side_codec``). generator: ``stable-diffusion`` (default) or any registered name (``refiner``:
+        image, ``side_codec``). edges: also send a Canny edge map at 1/``edge_scale``, coded losslessly
+        within ``edge_bits``, that conditions the generator's ControlNet (``controlnet_model``, default
+        ``lllyasviel/sd-controlnet-canny``). generator: ``stable-diffusion`` (default) or any registered name (``refiner``:
         the refiner trained here), ``fallback``; missing weights fall back (warning) unless ``strict``: to the
         refiner when side information is sent, else to the labelled mid-grey ``fallback: ...``. device
         (``cpu``, ``cuda``, ``cuda:N``, ``mps``) and dtype (``float32``, ``float16``, ``bfloat16``): where and
@@ -393,13 +417,15 @@ class GenerativeScheme(Scheme):
             raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
         codec = codec_from_store(kb, kb_version) if kb is not None else get_text_codec(text_codec, corpus)
         side = ThumbnailSideInfo(thumb_size, side_bits, side_codec, thumb_scale) if side_info == "thumbnail" else None
+        edge_map = EdgeSideInfo(edge_scale, max_bits=edge_bits) if edges else None
         transmitter = GenerativeTransmitter(captioner, keywords, PromptBuilder(prompt_mode, prompt_bits or None),
-                                            codec, int(keyword_bits) if keyword_packet else None, side)
+                                            codec, int(keyword_bits) if keyword_packet else None, side, edge_map)
         if not isinstance(generator, ImageGenerator):
             generator = _make_generator(generator, generator_model, seed0, strict, side is not None, steps=steps,
                                         guidance=guidance, scheduler=scheduler, strength=strength,
-                                        resolution=resolution, device=device, dtype=dtype)
-        receiver = GenerativeReceiver(codec, generator, side)
+                                        resolution=resolution, device=device, dtype=dtype,
+                                        controlnet=(controlnet_model or DEFAULT_CONTROLNET) if edges else None)
+        receiver = GenerativeReceiver(codec, generator, side, edges=edge_map)
         link = DigitalLink(channel, mcs=mcs, code=code, seed=seed, **channel_options)
         return cls(transmitter, receiver, link, arq=arq, similarity=similarity)
 
@@ -433,6 +459,7 @@ class GenerativeScheme(Scheme):
             "prompt_mode": tx.prompt.mode, "prompt_bits": tx.prompt.max_bits, "text_codec": self.codec.name,
             "kb_version": self.codec.kb_version, "keyword_packet": tx.keyword_bits is not None,
             "side_info": tx.side_info.describe() if tx.side_info else "none",
+            "edges": tx.edges.describe() if tx.edges else "none",
             **{f"generator_{k}" if k != "generator" else k: v for k, v in self.generator.describe().items()},
             "channel": self.link.channel_name,
             "mcs": None if self.link.mcs is None else str(self.link.mcs), "code": self.link.code, "arq": self.arq,
@@ -443,7 +470,8 @@ class GenerativeScheme(Scheme):
         message = self.transmitter.encode(image)
         received = send_message(message, self.link, snr_db, self.receiver, rounds=self.arq, generator=generator)
         side_shape = message.side_info.thumb_shape if message.side_info is not None else None
-        reconstruction, made = self.receiver.reconstruct(received, message.shape, side_shape, generator)
+        edge_shape = message.edges.thumb_shape if message.edges is not None else None
+        reconstruction, made = self.receiver.reconstruct(received, message.shape, side_shape, generator, edge_shape)
         return SchemeResult(reconstruction, message.bits, received.cost.coded_bits, received.cost.channel_uses,
                             failed=made["prompt_source"] == "none", metrics=self._metrics(message, received, made),
                             details=self._details(message, received, made))
@@ -465,6 +493,8 @@ class GenerativeScheme(Scheme):
             details["sent_keyword_packet"] = message.keyword_packet.text
         if message.side_info is not None:
             details["side_info_bits"] = message.side_info.bits
+        if message.edges is not None:
+            details["edge_bits"] = message.edges.bits
         details.update(made)
         details["generator"] = generator.model if generator.kind == FALLBACK else generator.name
         return details
@@ -478,8 +508,8 @@ class GenerativeScheme(Scheme):
             "word_error_rate": word_error_rate(sent, got),
             "keyword_recall": keyword_recall(reference, got),
         }
-        if message.side_info is not None:
-            metrics["side_info_bits"] = float(message.side_info.bits if message.side_info.data is not None else 0)
+        if message.side_info is not None or message.edges is not None:
+            metrics["side_info_bits"] = float(message.side_bits)
         if self.similarity:
             sim = semantic_similarity(sent, got)
             if sim is not None:
@@ -526,6 +556,11 @@ def _make_generator(name: str, model: str | None, seed: int, strict: bool, side_
             return refiner
         warnings.warn(f"{err} -- using the fallback generator (side information or mid-grey)", stacklevel=3)
         return FallbackGenerator(missing)
+
+
+def _uses_control(generator) -> bool:
+    """Whether ``generator`` takes a control image (a ControlNet's condition)."""
+    return bool(getattr(generator, "controlnet", None))
 
 
 def _needs_side_info(generator) -> bool:

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """All four rows on one embedded photograph cropped to 64 x 64, tiny generator."""
+    """Every row on one embedded photograph cropped to 64 x 64, tiny generator."""
     out = tmp_path_factory.mktemp("table4")
     code = main(["table4", "--limit", "1", "--crop", "64", "--generator", "tiny-stable-diffusion", "--out", str(out),
                  "--no-progress", "--snr-db", "0,10"])
@@ -35,7 +35,11 @@ def test_rows_and_published_figures(tiny_run):
     report = json.loads((tiny_run / "table.json").read_text())
     ours = [r for r in report["rows"] if r["source"] != PUBLISHED_LABEL]
     assert [(r["scheme"], r["snr_db"]) for r in ours] == [
-        (s, snr) for s in ("traditional", "semantic", "generative", "bound") for snr in (0.0, 10.0)]
+        (s, snr) for s in ("traditional", "semantic", "generative", "generative+side", "bound") for snr in (0.0, 10.0)]
+    side = [r for r in ours if r["scheme"] == "generative+side"]
+    for r in side:  # prompt and side information apart and together, within 2,000 bits per image
+        assert r["bits_per_image"] == r["prompt_bits_per_image"] + r["side_bits_per_image"] <= 2000
+        assert r["side_bits_per_image"] > 0
     published = [r for r in report["rows"] if r["source"] == PUBLISHED_LABEL]
     assert [(r["downlink_bits"], r["psnr"]) for r in published] == [(1.28e5, 28.05), (5.99e4, 28.25), (3.03e4, 28.64)]
     semantic = next(r for r in ours if r["scheme"] == "semantic")
@@ -46,7 +50,7 @@ def test_rows_and_published_figures(tiny_run):
     assert generative["downlink_bits"] > 0 and generative["semantic_similarity"] is not None
     assert report["meta"]["git_revision"] and report["meta"]["versions"]
     assert report["config"]["seed"] == 0 and set(report["wall_seconds"]) == {"traditional", "semantic",
-                                                                            "generative", "bound"}
+                                                                            "generative", "generative+side", "bound"}
     md = (tiny_run / "table.md").read_text()
     assert PUBLISHED_LABEL in md and "at capacity" in md and "wall time" in md
     rows = list(csv.DictReader(open(tiny_run / "table.csv")))

@@ -229,3 +229,44 @@ def test_gai_decodes_with_the_codec_its_knowledge_base_holds(folder, tmp_path, c
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["scheme"]["kb_version"] == tag and out["summary"][0]["prompt_exact"] == 1.0
+
+
+def test_controlnet_on_the_edge_map_through_the_real_pipelines():
+    scheme = make_scheme("gai", captioner="tiny-vit-gpt2", generator="tiny-stable-diffusion", side_info="thumbnail",
+                         side_bits=600, edges=True, edge_scale=2, similarity=False)
+    assert scheme.generator.controlnet is not None and scheme.describe()["edges"]["side_info"] == "edges"
+    img = image(5, (48, 64))
+    result = scheme.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
+    d = result.details
+    assert d["reconstruction"] == "img2img + ControlNet (edges)" and d["edges_ok"] and d["side_info_ok"]
+    assert result.bits == result.metrics["prompt_bits"] + d["side_info_bits"] + d["edge_bits"]
+    assert result.metrics["side_info_bits"] == d["side_info_bits"] + d["edge_bits"]
+    assert result.reconstruction.shape == img.shape
+    text_only = make_scheme("gai", captioner="tiny-vit-gpt2", generator="tiny-stable-diffusion", edges=True,
+                            edge_scale=2, similarity=False)
+    out = text_only.transmit(img, 15.0, generator=torch.Generator().manual_seed(0))
+    assert out.details["reconstruction"] == "text-to-image + ControlNet (edges)"
+
+
+def test_edge_map_is_lossless_and_its_budget_holds():
+    from semcom.generative.side_info import EdgeSideInfo
+
+    side = EdgeSideInfo(scale=2, max_bits=100000)
+    img = data.astronaut()[:96, :128].copy()
+    enc = side.encode(img)
+    edges = side.edges(img)
+    decoded = side.decode(enc.data, (96, 128), enc.thumb_shape)
+    assert enc.thumb_shape == edges.shape == (48, 64)
+    assert np.array_equal(decoded[::2, ::2, 0] > 0, edges)  # every edge pixel back, nothing else
+    assert EdgeSideInfo(scale=2, max_bits=8).encode(img).data is None  # over budget: not sent
+    assert side.decode(b"not a png", (96, 128)) is None
+
+
+def test_missing_controlnet_weights_are_named(folder):
+    from semcom.errors import WeightsNotFoundError
+    from semcom.generative.generator import StableDiffusionGenerator
+    from semcom.testing import tiny_stable_diffusion
+
+    with pytest.raises(WeightsNotFoundError, match="ControlNet weights .*no-controlnet"):
+        StableDiffusionGenerator(pipeline=tiny_stable_diffusion(0), device="cpu",
+                                 controlnet=str(folder / "no-controlnet"))
