@@ -54,14 +54,14 @@ def test_rows_and_published_figures(tiny_run):
     md = (tiny_run / "table.md").read_text()
     assert PUBLISHED_LABEL in md and "at capacity" in md and "wall time" in md
     rows = list(csv.DictReader(open(tiny_run / "table.csv")))
-    assert len(rows) == 8 + 3
+    assert len(rows) == 10 + 3
 
 
 def test_rerun_resumes_without_recomputing(tiny_run, capsys):
     assert main(["table4", "--limit", "1", "--crop", "64", "--generator", "tiny-stable-diffusion", "--out",
                  str(tiny_run), "--no-progress", "--snr-db", "0,10"]) == 0
     report = json.loads((tiny_run / "table.json").read_text())
-    assert report["computed_items"] == 0 and report["resumed_items"] == 8
+    assert report["computed_items"] == 0 and report["resumed_items"] == 10
 
 
 def test_subset_and_kodak_style_captions(tmp_path):
