@@ -1,3 +1,11 @@
 """Typed errors with messages a user can act on (defined in :mod:`semcore.errors`)."""
 
-from semcore.errors import CodecError, ConfigError, InputError, SemcomError, UnsafeFileError, WeightsNotFoundError  # noqa: F401
+from semcore.errors import (  # noqa: F401
+    CodecError,
+    ConfigError,
+    InputError,
+    MissingDependencyError,
+    SemcomError,
+    UnsafeFileError,
+    WeightsNotFoundError,
+)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from semcom.errors import ConfigError, InputError
+from semcom.extras import require
 from semcom.generative.side_info import resize
 from semcom.generative.weights import FALLBACK, REAL, load_pretrained
 from semcom.images import fallback_image
@@ -96,10 +97,10 @@ class StableDiffusionGenerator(ImageGenerator):
         self.negative_prompt = negative_prompt
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if pipeline is None:
-            from diffusers import StableDiffusionPipeline
+            diffusers = require("diffusers", "the stable-diffusion generator")
 
             torch_dtype = getattr(torch, dtype) if dtype else None
-            pipeline = load_pretrained(StableDiffusionPipeline.from_pretrained, self.model, "Stable Diffusion",
+            pipeline = load_pretrained(diffusers.StableDiffusionPipeline.from_pretrained, self.model, "Stable Diffusion",
                                        "--generator-model", download=download, torch_dtype=torch_dtype,
                                        safety_checker=None, requires_safety_checker=False)
         if scheduler is not None:
@@ -119,11 +120,11 @@ class StableDiffusionGenerator(ImageGenerator):
     def img2img(self):
         """``StableDiffusionImg2ImgPipeline`` sharing this pipeline's components (built on first use)."""
         if self._img2img is None:
-            from diffusers import StableDiffusionImg2ImgPipeline
+            diffusers = require("diffusers", "the stable-diffusion generator")
 
             components = dict(self.pipe.components)
             components.setdefault("requires_safety_checker", self.pipe.config.get("requires_safety_checker", False))
-            self._img2img = StableDiffusionImg2ImgPipeline(**components)
+            self._img2img = diffusers.StableDiffusionImg2ImgPipeline(**components)
             self._img2img.set_progress_bar_config(disable=True)
         return self._img2img
 
@@ -159,7 +160,7 @@ class StableDiffusionGenerator(ImageGenerator):
 
 def make_scheduler(name: str, config):
     """A diffusers scheduler by short name (:data:`SCHEDULERS`) or class name, from a pipeline's config."""
-    import diffusers
+    diffusers = require("diffusers", "diffusion schedulers")
 
     cls_name = SCHEDULERS.get(name.lower(), name)
     cls = getattr(diffusers, cls_name, None)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.extras import require
 from semcom.files import atomic_path, write_text
 from semcom.semantic.minilm import minilm_path, sentence_model
 
@@ -334,10 +335,7 @@ def general_english_words(n_words: int = 60000) -> dict[str, float]:
     lower-case word tokens (from the package ``wordfreq``)."""
     from semcom.semantic.tokens import tokenize
 
-    try:
-        import wordfreq
-    except ImportError as err:
-        raise ConfigError("the prompt LM's vocabulary needs the package 'wordfreq' (pip install wordfreq)") from err
+    wordfreq = require("wordfreq", "the prompt LM's vocabulary")
     out = {}
     for w in wordfreq.top_n_list("en", n_words):
         if w.isascii() and w.islower() and tokenize(w) == [w]:

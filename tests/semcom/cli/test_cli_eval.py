@@ -40,7 +40,7 @@ def test_transmit_saves_the_reconstruction(folder, tmp_path, capsys):
     out = tmp_path / "out.png"
     assert main(["transmit", str(folder / "a.png"), "--scheme", "separation", "--codec", "webp", "--snr-db", "25",
                  "--cbr", "1/8", "--out", str(out), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)["result"]
+    (result,) = json.loads(capsys.readouterr().out)["results"]
     assert out.exists() and result["psnr"] > 20 and not result["failed"]
 
 
