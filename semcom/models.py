@@ -98,21 +98,23 @@ def _hub_entries() -> list[ModelEntry]:
     from semcom.generative.weights import hf_cache_dir
 
     cache = Path(hf_cache_dir())
-    defaults = {"nlpconnect/vit-gpt2-image-captioning": "captioner (vit-gpt2, default)",
-                "stabilityai/stable-diffusion-2-1-base": "generator (stable-diffusion, default)"}
+    from semcom.generative.captioner import DEFAULT_VIT_GPT2
+    from semcom.generative.generator import DEFAULT_SD
+
+    defaults = {DEFAULT_VIT_GPT2: ("captioner (vit-gpt2, default)", "--captioner-model"),
+                DEFAULT_SD: ("generator (stable-diffusion, default)", "--generator-model")}
     found = {}
     for folder in sorted(cache.glob("models--*")):
         snapshots = folder / "snapshots"
         if snapshots.is_dir() and any(snapshots.iterdir()):
             found[folder.name[len("models--"):].replace("--", "/")] = folder
     entries = []
-    for repo, kind in defaults.items():
+    for repo, (kind, option) in defaults.items():
         if repo in found:
             entries.append(ModelEntry(kind, repo, FOUND, str(found[repo]), "Hugging Face cache"))
         else:
             entries.append(ModelEntry(kind, repo, MISSING, str(cache),
-                                      f"huggingface-cli download {repo} --local-dir DIR, then pass the folder "
-                                      f"(--captioner-model / --generator-model DIR)"))
+                                      f"huggingface-cli download {repo} --local-dir DIR, then {option} DIR"))
     for repo, folder in found.items():
         if repo not in defaults:
             entries.append(ModelEntry("Hugging Face model", repo, FOUND, str(folder), "Hugging Face cache"))

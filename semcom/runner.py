@@ -585,7 +585,8 @@ def _run(config: dict, out: Path | None, progress: bool, runner: Executor, keep:
             append_line(results_file, json.dumps(record))
         done[record["key"]] = record
         computed += 1
-        bar.set_description(f"{config['name']}: {record['scheme']}")
+        bar.set_description(config["name"] if record["scheme"] == config["name"] else
+                            f"{config['name']}: {record['scheme']}")
         bar.update(1)
     bar.close()
     keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
