@@ -23,7 +23,7 @@ import numpy as np
 
 from semcom import runner
 from semcom.options import CROP, LIMIT
-from semcom.schemes import Scheme, SchemeResult
+from semcom.schemes import BuildContext, Scheme, SchemeResult
 
 
 @dataclass
@@ -61,12 +61,14 @@ def load_images(folder: str | os.PathLike = "embedded", limit: int | None = None
 
 
 def make_scheme(name: str, channel: str | dict = "awgn", seed: int = 0, plugins: Sequence[str] = (),
-                **options: Any) -> Scheme:
+                images: Sequence[tuple[str, np.ndarray]] = (), **options: Any) -> Scheme:
     """The scheme ``name`` (``separation``, ``bound``, ``jscc``, ``gai`` or a plugin's) on ``channel`` (a name,
-    or a table with its options), its options checked as a config's ``[scheme]`` keys are."""
+    or a table with its options), its options checked as a config's ``[scheme]`` keys are. ``images``: the
+    (name, image) pairs it will be sent, which a reference captioner (``captions=...``) matches by their pixels."""
     config = _config({"name": name, "seed": seed, "snr_db": [0.0], "channel": _channel(channel),
                       "scheme": {"name": name, **options}}, plugins, "make_scheme")
-    return runner.build_scheme(config["schemes"][0], config, runner.build_context(config, [], None))
+    context = BuildContext(list(images), cropped=True)  # in memory only: a reference captioner gets them as files
+    return runner.build_scheme(config["schemes"][0], config, context)
 
 
 def transmit(scheme: Scheme, image: np.ndarray, snr_db: float, seed: int = 0, index: int = 0,

@@ -1,6 +1,6 @@
 """Typed errors with messages a user can act on (defined in :mod:`semcore.errors`)."""
 
-from semcore.errors import (  # noqa: F401
+from semcore.errors import (
     CodecError,
     ConfigError,
     InputError,
@@ -9,3 +9,6 @@ from semcore.errors import (  # noqa: F401
     UnsafeFileError,
     WeightsNotFoundError,
 )
+
+__all__ = ["CodecError", "ConfigError", "InputError", "MissingDependencyError", "SemcomError", "UnsafeFileError",
+           "WeightsNotFoundError"]

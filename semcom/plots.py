@@ -123,3 +123,30 @@ def plot_side_by_side(originals: Sequence[tuple[str, np.ndarray]], columns: Sequ
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, Path(path))
+
+
+def plot_ber(curves: dict[str, Sequence], path: str | Path, title: str = "") -> Path:
+    """Bit error rate against SNR (log scale), one line per ``label -> [BerPoint, ...]``
+    (:func:`semcom.link.ber.simulate_ber`), with the closed form dashed where one exists. A point with no
+    error is drawn at its bound 1/N, as a hollow marker."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, (label, points) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        snrs = [p.snr_db for p in points]
+        ax.semilogy(snrs, [p.ber if p.bit_errors else 1.0 / p.bits for p in points], "-", color=colour,
+                    label=label)
+        for p in points:
+            ax.semilogy(p.snr_db, p.ber if p.bit_errors else 1.0 / p.bits, "o", color=colour,
+                        mfc=colour if p.bit_errors else "none")
+        if all(p.ber_theory is not None for p in points):
+            ax.semilogy(snrs, [p.ber_theory for p in points], "--", color=colour, alpha=0.7,
+                        label=f"{label}, closed form")
+    ax.set_xlabel("SNR, Es/N0 (dB)")
+    ax.set_ylabel("bit error rate (hollow: no error, at 1/N)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))

@@ -35,6 +35,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ber.add_argument("--bits", type=BER_BITS.arg(), default=200_000, help="payload bits counted per SNR")
     ber.add_argument("--seed", type=SEED.arg(), default=0, help="seed of the payloads and the noise, 0 to 2**32-1")
     ber.add_argument("--json", action="store_true", help="print one JSON object")
+    ber.add_argument("--plot", default=None, metavar="FILE.png",
+                     help="also draw the BER curve (and the closed form) into FILE.png")
     ber.add_argument("--no-progress", action="store_true", help="no progress bar")
     ber.set_defaults(run=run_ber)
 
@@ -61,6 +63,7 @@ def rate_text(errors: int, count: int, digits: str = ".3e") -> str:
 
 
 def run_ber(args: argparse.Namespace) -> int:
+    from semcom.files import output_file
     from semcom.link.ber import simulate_ber
     from semcom.link.digital import DigitalLink
     from semcom.link.mcs import MCS
@@ -68,11 +71,17 @@ def run_ber(args: argparse.Namespace) -> int:
     if args.code != "none":
         CODE_RATES[args.code].check(args.rate, f"--rate with --code {args.code}")
     rate = 1.0 if args.code == "none" else args.rate
+    plot = output_file(args.plot, "--plot", (".png",)) if args.plot else None
     link = DigitalLink(args.channel, mcs=MCS(-1, args.modulation, rate), code=args.code, seed=args.seed)
     points = simulate_ber(link, args.snr_db, num_bits=args.bits, max_bits=max(args.bits, 10 * args.bits),
                           seed=args.seed, progress=not (args.json or args.no_progress))
     setting = {"channel": args.channel, "modulation": args.modulation, "code": args.code, "rate": rate,
                "seed": args.seed, "snr_convention": "Es/N0 per complex symbol, dB"}
+    if plot is not None:
+        from semcom.plots import plot_ber
+
+        label = f"{args.channel} {args.modulation}" + ("" if args.code == "none" else f" {args.code} R={rate:.3g}")
+        plot_ber({label: points}, plot)
     if args.json:
         json.dump({"results": [p.as_dict() for p in points], "setting": setting}, sys.stdout, indent=1)
         print()
@@ -85,6 +94,8 @@ def run_ber(args: argparse.Namespace) -> int:
               f"{rate_text(p.block_errors, p.blocks, '.4f'):>11} {f'{p.block_errors}/{p.blocks}':>15} {theory:>11}")
     if any(p.bit_errors == 0 or p.block_errors == 0 for p in points):
         print("'< 1/N': no error among the N bits (or blocks) counted.")
+    if plot is not None:
+        print(f"wrote {plot}")
     return 0
 
 

@@ -70,3 +70,10 @@ def test_link_ber_table_shows_error_counts_and_a_bound_when_nothing_failed(capsy
 def test_link_ber_shows_progress(capsys):
     assert main(["link", "ber", "--code", "none", "--snr-db", "0", "--bits", "2000"]) == 0
     assert "BER" in capsys.readouterr().err  # the progress bar, on stderr
+
+
+def test_link_ber_plot(tmp_path, capsys):
+    plot = tmp_path / "ber.png"
+    assert main(["link", "ber", "--code", "none", "--snr-db", "0,30", "--bits", "2000", "--no-progress",
+                 "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:4] == b"\x89PNG" and f"wrote {plot}" in capsys.readouterr().out
