@@ -10,19 +10,23 @@ The Python interface (:mod:`semcom.api`), loaded on first use so that ``import s
     result = semcom.run_config("experiments/tiny.toml", out="results/tiny", executor="process")
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("semcom")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 #: what ``semcom.<name>`` gives, from :mod:`semcom.api`
 API = ("load_images", "make_scheme", "transmit", "evaluate", "run_config", "Transmission")
 __all__ = ["__version__", *API]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("semcom")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        return _version()
     if name in API:
         from semcom import api
 
@@ -31,4 +35,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *API])
+    return sorted([*globals(), "__version__", *API])

@@ -248,8 +248,8 @@ class RegisteredNames:
     """The names in a registry, read when first needed: argparse ``choices`` (with a ``metavar``) that import
     the registry's package only when a command is parsed, not when ``semcom --help`` is printed.
 
-    ``module`` holds the registry ``attribute`` (a :class:`semcore.registry.Registry`), e.g. ``("channels",
-    "CHANNELS")``; a help text with ``%(choices)s`` lists the names.
+    ``module`` holds ``attribute``: a :class:`semcore.registry.Registry` (its names) or a mapping (its keys),
+    e.g. ``("channels", "CHANNELS")``; a help text with ``%(choices)s`` lists the names.
     """
 
     def __init__(self, module: str, attribute: str):
@@ -258,7 +258,8 @@ class RegisteredNames:
     def names(self) -> list[str]:
         import importlib
 
-        return getattr(importlib.import_module(self.module), self.attribute).names()
+        found = getattr(importlib.import_module(self.module), self.attribute)
+        return list(found.names() if hasattr(found, "names") else found)
 
     def __contains__(self, name: object) -> bool:
         return name in self.names()
@@ -269,6 +270,8 @@ class RegisteredNames:
 
 #: the registered channel models, for a ``--channel`` flag
 CHANNEL_NAMES = RegisteredNames("channels", "CHANNELS")
+#: the modulations of the digital link, for a ``--modulation`` flag
+MODULATION_NAMES = RegisteredNames("semcom.link.mcs", "MODULATIONS")
 
 
 #: where the shared data folder is found when an option does not name it (semcom.files.default_data_dir)

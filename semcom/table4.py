@@ -28,6 +28,7 @@ import json
 import math
 import os
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,8 @@ def markdown(rows: list[dict], config: dict, seconds: float | None = None, title
     cbrs = sorted({e["options"].get("cbr") for e in config["schemes"] if e["options"].get("cbr") is not None})
     head = (f"{title} on {where}{extra}; channel {config['channel']['name']}, "
             f"SNR {', '.join(f'{s:g}' for s in config['snr_db'])} dB"
-            + (f", CBR {', '.join(f'{c:.5g}' for c in cbrs)}" if cbrs else "") + f", seed {config['seed']}.")
+            + (f", CBR {', '.join(str(Fraction(c).limit_denominator(10_000)) for c in cbrs)}" if cbrs else "")
+            + f", seed {config['seed']}.")
     lines = [head, "",
              "| source | scheme | SNR (dB) | images | downlink bits (set) | bits / image | channel uses / image "
              "| PSNR (dB) | SSIM | MS-SSIM | semantic similarity | failures | model | wall time (s) |",
@@ -291,7 +293,7 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
 
 def side_by_side(result: RunResult, config: dict, out: Path, figure_images: int = FIGURE_IMAGES) -> list[Path]:
     """``side_by_side_<snr>dB.png`` per SNR: the first ``figure_images`` images, then each scheme's reconstruction
-    of them (read from the run's saved images)."""
+    of them (read from the run's saved images); a column of a row that used a fallback says so."""
     from semcom.images import load_image
     from semcom.plots import plot_side_by_side
 
@@ -304,7 +306,9 @@ def side_by_side(result: RunResult, config: dict, out: Path, figure_images: int 
         columns = []
         for entry in config["schemes"]:
             files = {name: image_file(result.out, entry["label"], snr, name) for name, _ in originals}
-            columns.append((entry["label"], {name: load_image(f) for name, f in files.items() if f.is_file()}))
+            fallback = any(s.get("fallback") for s in result.summary if s["scheme"] == entry["label"])
+            columns.append((entry["label"] + (" (fallback)" if fallback else ""),
+                            {name: load_image(f) for name, f in files.items() if f.is_file()}))
         paths.append(plot_side_by_side(originals, columns, out / f"side_by_side_{float(snr):g}dB.png",
                                        f"{config['channel']['name']}, SNR {float(snr):g} dB: original, then each "
                                        f"scheme's reconstruction"))

@@ -9,7 +9,6 @@ import sys
 
 from semcom.cli.train import train_commands
 from semcom.errors import ConfigError
-from semcom.files import default_data_dir
 from semcom.options import CBR, DATA_HELP, SEED, SNR_DB, Integer, Listed, Real
 
 POSITIVE = Integer(1, None)
@@ -90,6 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
     from semcom.files import exclusive, input_folder, output_folder
     from semcom.jscc.model import JSCCConfig
     from semcom.jscc.train import STATE_FILE, TrainOptions, train
+
+    from semcom.files import default_data_dir
 
     root = default_data_dir()
     opts = TrainOptions(

@@ -6,8 +6,17 @@ import argparse
 import json
 import sys
 
-from semcom.link.mcs import MODULATIONS
-from semcom.options import BLER_BLOCKS, BLER_STEP_DB, CHANNEL_NAMES, SEED, SNR_LIST, Integer, Ratio, Real
+from semcom.options import (
+    BLER_BLOCKS,
+    BLER_STEP_DB,
+    CHANNEL_NAMES,
+    MODULATION_NAMES,
+    SEED,
+    SNR_LIST,
+    Integer,
+    Ratio,
+    Real,
+)
 
 #: Code rates the 5G codes of the link take: LDPC from the lowest MCS rate (205/1024) up to 0.95;
 #: polar down to 0.025 (shorter blocks leave fewer than 12 information bits beside the CRC).
@@ -27,7 +36,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "A rate with no error is shown as '< 1/N' (N bits or blocks counted).")
     ber.add_argument("--channel", default="awgn", choices=CHANNEL_NAMES, metavar="NAME",
                      help="channel model: %(choices)s")
-    ber.add_argument("--modulation", default="qpsk", choices=list(MODULATIONS), help="modulation: %(choices)s")
+    ber.add_argument("--modulation", default="qpsk", choices=MODULATION_NAMES, metavar="NAME",
+                     help="modulation: %(choices)s")
     ber.add_argument("--code", default="ldpc", choices=["none", "ldpc", "polar"], help="channel code: %(choices)s")
     ber.add_argument("--rate", type=Ratio().arg(), default="1/2",
                      help="code rate: ldpc 0.2002-0.95, polar 0.025-1 (ignored for --code none)")
@@ -55,16 +65,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(run=run_bler_table)
 
 
-def rate_text(errors: int, count: int, digits: str = ".3e") -> str:
-    """An error rate as measured: ``errors / count``, or ``< 1/count`` when no error was seen."""
-    if errors == 0:
-        return f"< {1 / count:{digits}}"
-    return format(errors / count, digits)
-
-
 def run_ber(args: argparse.Namespace) -> int:
     from semcom.files import output_file
-    from semcom.link.ber import simulate_ber
+    from semcom.link.ber import format_rate, simulate_ber
     from semcom.link.digital import DigitalLink
     from semcom.link.mcs import MCS
 
@@ -90,8 +93,8 @@ def run_ber(args: argparse.Namespace) -> int:
     print(f"{'SNR dB':>7} {'BER':>11} {'bit errors':>21} {'BLER':>11} {'block errors':>15} {'BER theory':>11}")
     for p in points:
         theory = "-" if p.ber_theory is None else f"{p.ber_theory:.3e}"
-        print(f"{p.snr_db:7.2f} {rate_text(p.bit_errors, p.bits):>11} {f'{p.bit_errors}/{p.bits}':>21} "
-              f"{rate_text(p.block_errors, p.blocks, '.4f'):>11} {f'{p.block_errors}/{p.blocks}':>15} {theory:>11}")
+        print(f"{p.snr_db:7.2f} {format_rate(p.bit_errors, p.bits):>11} {f'{p.bit_errors}/{p.bits}':>21} "
+              f"{format_rate(p.block_errors, p.blocks, '.4f'):>11} {f'{p.block_errors}/{p.blocks}':>15} {theory:>11}")
     if any(p.bit_errors == 0 or p.block_errors == 0 for p in points):
         print("'< 1/N': no error among the N bits (or blocks) counted.")
     if plot is not None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import semcom
 from semcom.cli import demo, evaluate, infer, jscc, kb, link, models, network, prompt_lm, run, table4
-from semcom.cli.parser import SemcomParser
+from semcom.cli.parser import SemcomParser, VersionAction
 from semcom.errors import SemcomError
 
 
@@ -20,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = SemcomParser(
         prog="semcom", description="Generative semantic communication over simulated wireless links."
     )
-    parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (demo, link, evaluate, network, jscc, prompt_lm, table4, run, kb, infer, models):
         module.add_commands(subparsers)

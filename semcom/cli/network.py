@@ -7,7 +7,6 @@ import json
 import sys
 
 from semcom.errors import ConfigError
-from semcom.files import input_file
 from semcom.options import SEED
 
 
@@ -22,6 +21,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from semcom.files import input_file
     from semcom.network.scenario import load_scenario, simulate
 
     path = input_file(args.config, "config")

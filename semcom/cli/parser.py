@@ -29,7 +29,7 @@ class DefaultsFormatter(argparse.HelpFormatter):
         text = action.help or ""
         default = action.default
         if (not action.option_strings or default in (None, False, argparse.SUPPRESS) or default == []
-                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction, VersionAction))
                 or "default" in text.lower()):
             return text
         shown = format_default(default).replace("%", "%%")
@@ -38,6 +38,20 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
 class RawDescriptionDefaultsFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
     """:class:`DefaultsFormatter` that keeps the description's own line breaks."""
+
+
+class VersionAction(argparse.Action):
+    """``--version``: prints ``semcom VERSION`` (read from the installed package only when asked) and exits."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import semcom
+
+        print(f"semcom {semcom.__version__}")
+        parser.exit()
 
 
 class SemcomParser(argparse.ArgumentParser):

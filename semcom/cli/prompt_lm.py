@@ -15,13 +15,15 @@ import hashlib
 import shlex
 import sys
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from semcom.cli.parser import RawDescriptionDefaultsFormatter
 from semcom.cli.train import train_commands
 from semcom.extras import require
 from semcom.options import DATA_HELP, SEED, Integer, Real
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _NGRAM_SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 _CACHE_SHARES = (0.0, 0.01, 0.02, 0.04, 0.08)
@@ -61,6 +63,8 @@ def held_out_probabilities(codec, captions: list[list[str]]) -> dict[str, np.nda
     """For every symbol of ``captions`` (words and end): the true symbol's probability under the
     n-gram model, the LSTM and the cache, whether a cache exists yet, its caption, and the
     spelling bits of escaped words per caption (which no mixture changes)."""
+    import numpy as np
+
     from semcom.semantic.text_codec import EOS, UNK, TextCodec
 
     kn_p, lm_p, cache_p, has_cache, caption_of = [], [], [], [], []
@@ -85,6 +89,8 @@ def held_out_probabilities(codec, captions: list[list[str]]) -> dict[str, np.nda
 
 def mixture_bits(probs: dict[str, np.ndarray], ngram_share: float, cache_share: float) -> np.ndarray:
     """Ideal payload bits per caption of the mixture with these shares (see :mod:`neural_codec`)."""
+    import numpy as np
+
     p = ngram_share * probs["kn"] + (1 - ngram_share) * probs["lm"]
     c = np.where(probs["has_cache"], cache_share, 0.0)
     p = (1 - c) * p + c * probs["cache"]
@@ -93,6 +99,7 @@ def mixture_bits(probs: dict[str, np.ndarray], ngram_share: float, cache_share: 
 
 
 def run_train_prompt_lm(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from semcom.files import default_data_dir, input_folder, output_folder

@@ -172,7 +172,10 @@ class ReferenceCaptioner(Captioner):
                             for k, v in entries.items()}
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ConfigError(f"{path} is not a captions file ({{'images': {{name: {{'caption': ...}}}}}}): {err}") from err
-        self.model = str(path)
+        package = Path(__file__).resolve().parents[1]  # captions that ship with semcom are named as such
+        resolved = path.resolve()
+        self.model = (f"semcom/{resolved.relative_to(package).as_posix()}" if resolved.is_relative_to(package)
+                      else str(path))
         self.folder = Path(images).expanduser() if images is not None else path.parent
         self._by_fingerprint: dict[str, str] | None = None
 

@@ -17,6 +17,13 @@ from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS, modulation_bits
 
 
+def format_rate(errors: int, count: int, spec: str = ".3e") -> str:
+    """An error rate as measured: ``errors / count``, or its bound ``< 1/count`` when no error was seen."""
+    if errors == 0:
+        return f"< {1 / count:{spec}}"
+    return format(errors / count, spec)
+
+
 def qam_ber_awgn(snr_db: float, modulation: str) -> float:
     """Exact BER of Gray-coded square M-QAM on complex AWGN at Es/N0 = ``snr_db`` (Cho & Yoon, 2002)."""
     check_snr_db(snr_db)
