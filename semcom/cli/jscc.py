@@ -86,11 +86,9 @@ def add_commands(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Check the folders, hold the state folder's lock, and train; a stop signal ends it as an interrupt."""
-    from semcom.files import exclusive, input_folder, output_folder
+    from semcom.files import default_data_dir, exclusive, input_folder, output_folder
     from semcom.jscc.model import JSCCConfig
     from semcom.jscc.train import STATE_FILE, TrainOptions, train
-
-    from semcom.files import default_data_dir
 
     root = default_data_dir()
     opts = TrainOptions(
