@@ -19,7 +19,8 @@ import torch
 
 from semcom.benchmark import Report, add_timing_arguments, format_stats, measure, positive_int, set_threads
 from semcom.jscc import STRIDE, load_checkpoint
-from semcom.jscc.data import default_data_root, load_images, to_float
+from semcom.files import default_data_dir
+from semcom.jscc.data import load_images, to_float
 from semcom.jscc.model import SNR_SCALE_DB
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", nargs="?", default="jscc-awgn-cbr1-16",
                         help="registered name or checkpoint folder (default jscc-awgn-cbr1-16)")
-    parser.add_argument("--images", default=str(default_data_root() / "kodak"), help="image folder (default Kodak)")
+    parser.add_argument("--images", default=str(default_data_dir() / "kodak"), help="image folder (default Kodak)")
     parser.add_argument("--batch", type=positive_int, default=1, help="images per call (default 1)")
     parser.add_argument("--snr-db", type=float, default=10.0, help="SNR in dB (default 10)")
     add_timing_arguments(parser, repeats=10, warmup=2)

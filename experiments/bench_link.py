@@ -161,12 +161,12 @@ def early_stopping_rows(mcs: MCS, args, rng: np.random.Generator, report: Report
 def end_to_end_row(args, report: Report) -> None:
     """One Kodak image through the separation scheme (HEIF, CBR 1/16) at 10 dB AWGN."""
     from semcom.images import load_image
-    from semcom.jscc.data import default_data_root
+    from semcom.files import default_data_dir
     from semcom.schemes import make_scheme
 
     path = Path(args.e2e_image)
     if not path.is_absolute() and not path.exists():
-        path = default_data_root() / "kodak" / path
+        path = default_data_dir() / "kodak" / path
     image = load_image(path)
     scheme = make_scheme("separation", codec="heif", cbr=1 / 16, channel="awgn", seed=args.seed)
     link_seconds: list[float] = []  # per image sent: time spent in the link (ARQ rounds included)

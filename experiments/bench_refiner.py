@@ -28,7 +28,7 @@ from semcom.files import jsonable
 from semcom.generative.refiner_checkpoint import DEFAULT_REFINER, load_refiner, read_refiner_card
 from semcom.generative.side_info import ThumbnailSideInfo
 from semcom.images import list_images, load_image
-from semcom.jscc.data import default_data_root
+from semcom.files import default_data_dir
 from semcom.metrics import psnr
 from semcom.provenance import provenance
 from semcom.source.bound import DEFAULT_BOUND_CODECS
@@ -48,7 +48,7 @@ def _mean(values: list[float]) -> float | None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", default=str(default_data_root() / "bsds500" / "val"),
+    parser.add_argument("--images", default=str(default_data_dir() / "bsds500" / "val"),
                         help="image folder (default: BSDS500 val)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N images (sorted by name)")
     parser.add_argument("--bits", default="500,1000,2000,4000,8000", help="total bits per image, comma-separated")

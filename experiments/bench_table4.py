@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from semcom.benchmark import Report, Stats, add_timing_arguments, format_stats, measure, set_threads
-from semcom.jscc.data import default_data_root
+from semcom.files import default_data_dir
 
 _RUN = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from semcom.cli import main; "
         "sys.exit(main(sys.argv[2:]))")
@@ -38,7 +38,7 @@ def run_table4(argv: list[str], threads: int, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", default=str(default_data_root() / "kodak"), help="image folder (default Kodak)")
+    parser.add_argument("--images", default=str(default_data_dir() / "kodak"), help="image folder (default Kodak)")
     add_timing_arguments(parser, repeats=3, warmup=1)
     args, table4_args = parser.parse_known_args(argv)
     if "--out" in table4_args:

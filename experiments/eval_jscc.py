@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from semcom.jscc import load_checkpoint, read_card  # noqa: E402
-from semcom.jscc.data import default_data_root, load_images  # noqa: E402
+from semcom.files import default_data_dir  # noqa: E402
+from semcom.jscc.data import load_images  # noqa: E402
 from semcom.jscc.train import evaluate_psnr  # noqa: E402
 from semcom.link.analog import AnalogLink  # noqa: E402
 
@@ -28,7 +29,7 @@ from semcom.link.analog import AnalogLink  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="registered name (jscc-awgn-cbr1-16, ...) or checkpoint folder")
-    parser.add_argument("--images", default=str(default_data_root() / "bsds500" / "val"), help="image folder")
+    parser.add_argument("--images", default=str(default_data_dir() / "bsds500" / "val"), help="image folder")
     parser.add_argument("--snrs", default="1,4,7,10,13", help="comma-separated SNRs (dB, Es/N0)")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--channel", default=None, help="evaluate over another channel than the trained one")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from semcom.errors import ConfigError
-from semcom.provenance import git_revision
+from semcom.provenance import cpu_model, git_revision
 
 Clock = Callable[[], float]
 PACKAGES = ("torch", "sionna-no-rt", "numba", "numpy")
@@ -164,18 +164,6 @@ class Environment:
         packages = " ".join(f"{name}={v}" for name, v in self.versions.items() if v is not None)
         return (f"cpu: {self.cpu} ({self.cpu_count} logical cores), threads={self.threads}, "
                 f"python {self.python}, {packages}, git {self.git_revision}")
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo, else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def environment() -> Environment:

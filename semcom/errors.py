@@ -1,3 +1,14 @@
 """Typed errors with messages a user can act on (defined in :mod:`semcore.errors`)."""
 
-from semcore.errors import CodecError, ConfigError, InputError, SemcomError, UnsafeFileError, WeightsNotFoundError  # noqa: F401
+from semcore.errors import (
+    CodecError,
+    ConfigError,
+    InputError,
+    MissingDependencyError,
+    SemcomError,
+    UnsafeFileError,
+    WeightsNotFoundError,
+)
+
+__all__ = ["CodecError", "ConfigError", "InputError", "MissingDependencyError", "SemcomError", "UnsafeFileError",
+           "WeightsNotFoundError"]

@@ -1,11 +1,12 @@
 """Where an experiment's items run: in this process, in worker processes on this machine, or on a Ray cluster.
 
-The runner (:mod:`semcom.runner`) stays the only writer of ``results.jsonl``. It hands an executor a
-picklable factory of workers (:class:`semcom.runner.Worker`: the schemes built from the config, the
-images, one item at a time); the executor makes one worker wherever items run (every scheme is built
-before the first item runs, so a bad config fails before anything is written) and hands back one
-record per item as it finishes. Records do not depend on the executor:
-each item's noise and sampling are seeded by the experiment's seed and the image's index.
+The runner (:mod:`semcom.runner`) stays the only writer of ``results.jsonl`` and of the saved images. It
+hands an executor a picklable factory of workers (:class:`semcom.runner.Worker`: the schemes built from the
+config, the images, one item at a time); the executor makes one worker wherever items run (every scheme is
+built before the first item runs, so a bad config fails before anything is written) and hands back one
+result per item (:class:`semcom.runner.Finished`: its record, its reconstruction when asked) as it
+finishes. Records do not depend on the executor: each item's noise and sampling are seeded by the
+experiment's seed and the image's index.
 
 * ``local``: one after another in this process (schemes released once their items are done).
 * ``process``: ``workers`` processes of this machine (started fresh, ``spawn``), items handed out as
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 
 from semcom.errors import ConfigError
+from semcom.extras import require
 from semcom.registry import Registry
 
 EXECUTORS: Registry = Registry("executor")
@@ -39,12 +41,14 @@ EXECUTORS: Registry = Registry("executor")
 
 @dataclass(frozen=True)
 class Task:
-    """One item: scheme ``label``, image ``index`` (and ``name``) in the experiment's image list, ``snr_db``."""
+    """One item: scheme ``label``, image ``index`` (and ``name``) in the experiment's image list, ``snr_db``;
+    ``save_image``: hand back the reconstruction too."""
 
     label: str
     index: int
     name: str
     snr_db: float
+    save_image: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Executor(ABC):
     """Makes the workers of an experiment (:meth:`start`) and runs its items on them (:meth:`run`).
 
     A worker, made by calling the picklable ``make_worker``, has ``built`` (label -> :class:`Built`),
-    ``run(task) -> record`` and ``release(label)``.
+    ``run(task) -> result`` (:class:`semcom.runner.Finished`) and ``release(label)``.
     """
 
     name: str = "executor"
@@ -70,7 +74,7 @@ class Executor(ABC):
 
     @abstractmethod
     def run(self, tasks: list[Task]) -> Iterator[dict]:
-        """One record per task, in the order they finish."""
+        """One result per task, in the order they finish."""
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
@@ -257,10 +261,7 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, workers: int = 2, address: str | None = None):
-        try:
-            import ray
-        except ImportError as err:
-            raise ConfigError("the ray executor needs Ray: pip install 'semcom[ray]' (or pip install ray)") from err
+        ray = require("ray", "the ray executor")
         self.ray, self.workers, self.address = ray, workers, address
         self.actors: list = []
         self.started_ray = False

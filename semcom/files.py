@@ -7,6 +7,7 @@
 * :func:`append_line` appends one complete line in a single write and syncs it to disk.
 * :func:`exclusive` locks a folder for one run; a second run on it is refused at once.
 * :func:`jsonable` turns NumPy values, tuples and paths into plain JSON types for result files.
+* :func:`default_data_dir` finds the shared data folder (Kodak, BSDS500, Flickr8k captions).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from filelock import FileLock, Timeout
 from semcom.errors import ConfigError
 
 LOCK_FILE = ".lock"
+#: environment variable naming the shared data folder
+DATA_ENV = "SEMCOM_DATA"
+#: where the shared data folder is looked for when neither --data nor $SEMCOM_DATA names it: beside the
+#: folder a command runs in, then beside the source checkout semcom runs from
+DATA_DEFAULT = Path("..") / "shared" / "data"
 
 
 def _reason(err: OSError) -> str:
@@ -124,6 +130,14 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (the folder is created); returns the path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append ``line`` and a newline in one write, then sync it: a line is on disk whole or not at all."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
@@ -182,3 +196,23 @@ def read_toml(path: str | os.PathLike, what: str) -> dict:
         raise ConfigError(f"{path}: malformed TOML: {err}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not a text file: {err}") from err
+
+
+def default_data_dir(given: str | os.PathLike | None = None) -> Path:
+    """The shared data folder (holds ``kodak/``, ``bsds500/``, ``flickr8k-captions/``).
+
+    In this order: ``given`` (a command's ``--data``), ``$SEMCOM_DATA``, then ``../shared/data`` from the
+    current folder, then ``../shared/data`` from the source checkout semcom runs from, whichever exists first.
+    When none exists, ``../shared/data`` (relative: the error that reads it names the folder it looked in).
+    """
+    if given is not None and str(given):
+        return Path(given).expanduser()
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[1]  # the folder holding the semcom package
+    for base in (Path.cwd(), checkout):
+        candidate = base / DATA_DEFAULT
+        if candidate.is_dir():
+            return candidate.resolve()
+    return DATA_DEFAULT

@@ -339,6 +339,17 @@ def save_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95)
     return path
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """An [H, W, 3] uint8 image as lossless PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(check_image(image))).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def as_tensor(image: np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
     """[H, W, 3] uint8 -> float32 [1, 3, H, W] in [0, 1]."""
     check_image(image)

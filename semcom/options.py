@@ -212,9 +212,9 @@ class Listed(Setting):
 
 @dataclass(frozen=True)
 class Name(Setting):
-    """A non-empty string; with ``choices``, one of them."""
+    """A non-empty string; with ``choices`` (a tuple, or :class:`RegisteredNames`), one of them."""
 
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | RegisteredNames | None = None
 
     @property
     def accepted(self) -> str:
@@ -244,6 +244,39 @@ class Switch(Setting):
         return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.strip().lower())
 
 
+class RegisteredNames:
+    """The names in a registry, read when first needed: argparse ``choices`` (with a ``metavar``) that import
+    the registry's package only when a command is parsed, not when ``semcom --help`` is printed.
+
+    ``module`` holds ``attribute``: a :class:`semcore.registry.Registry` (its names) or a mapping (its keys),
+    e.g. ``("channels", "CHANNELS")``; a help text with ``%(choices)s`` lists the names.
+    """
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute = module, attribute
+
+    def names(self) -> list[str]:
+        import importlib
+
+        found = getattr(importlib.import_module(self.module), self.attribute)
+        return list(found.names() if hasattr(found, "names") else found)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+
+#: the registered channel models, for a ``--channel`` flag
+CHANNEL_NAMES = RegisteredNames("channels", "CHANNELS")
+#: the modulations of the digital link, for a ``--modulation`` flag
+MODULATION_NAMES = RegisteredNames("semcom.link.mcs", "MODULATIONS")
+
+
+#: where the shared data folder is found when an option does not name it (semcom.files.default_data_dir)
+DATA_HELP = "$SEMCOM_DATA, else ../shared/data from the current folder, else from the source checkout"
+
 #: seeds of torch, numpy and Python generators (numpy's legacy seed is a 32-bit integer).
 SEED = Integer(0, 2**32 - 1)
 #: Es/N0 per complex symbol in dB; beyond this range noise variances under- or overflow.
@@ -255,6 +288,10 @@ WORKERS = Integer(1, 1024)
 #: centre crop side in pixels (codecs and models need at least 16).
 CROP = Integer(16, 16384)
 MCS_INDEX = Integer(0, 15)
+#: code blocks per SNR point of a BLER table: a probe of a tenth of them, then the rest.
+BLER_BLOCKS = Integer(10, 1_000_000)
+#: SNR grid step of a BLER table in dB: at least two points on the grid, at most 421.
+BLER_STEP_DB = Real(0.1, 6.0, unit="dB")
 ARQ = Integer(0, 16)
 STEPS = Integer(1, 1000)
 

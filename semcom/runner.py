@@ -35,8 +35,11 @@ options (``cbr``, ``mcs``, ``arq``, ``prompt_bits``, ``steps``, ...); channel op
 channel takes.
 
 Results (:func:`run_experiment`) go to one folder: ``config.json`` (the resolved config), ``meta.json``
-(seed, package versions, git revision), ``results.jsonl`` (one JSON line per scheme x image x SNR, each
-appended in one write and synced to disk as it finishes) and ``summary.json`` (written atomically).
+(seed, package versions, git revision, command line, hardware), ``results.jsonl`` (one JSON line per
+scheme x image x SNR, each appended in one write and synced to disk as it finishes), ``summary.json`` (one
+row per scheme x SNR: means with standard deviation and 95 % confidence interval, written atomically),
+``psnr_vs_snr.png`` and, with ``save_images``, ``images/<label>/<snr>dB/<image>.png`` (each reconstruction,
+lossless).
 The images are loaded and every scheme is built before config.json or any result is written, so a config
 that fails leaves no state that would refuse the corrected one. A run holds the folder's lock (``.lock``): a second run into the same folder is refused
 at once. Running again into the same folder resumes: finished items are read back and skipped (a line
@@ -66,8 +69,17 @@ from channels import CHANNELS
 from semcom import metrics as quality_metrics
 from semcom.errors import ConfigError, InputError
 from semcom.executors import Built, Executor, Task, make_executor
-from semcom.files import append_line, exclusive, jsonable, output_folder, read_toml, write_text
-from semcom.images import centre_crop, default_images, list_images, load_image
+from semcom.files import (
+    append_line,
+    default_data_dir,
+    exclusive,
+    jsonable,
+    output_folder,
+    read_toml,
+    write_bytes,
+    write_text,
+)
+from semcom.images import centre_crop, default_images, list_images, load_image, png_bytes
 from semcom.options import CROP, LIMIT, SCHEME_OPTIONS, SEED, SNR_LIST
 from semcom.provenance import provenance
 from semcom.schemes import SCHEMES, BuildContext, Scheme, SchemeResult, make_scheme
@@ -96,6 +108,15 @@ def _stage_registries() -> dict[str, Any]:
 
 #: stage kinds that can be built in a [stages.KIND] table (the text codec is named by option only).
 STAGE_KINDS = ("codec", "captioner", "keywords", "generator")
+
+
+def default_captions(folder: str | os.PathLike | None) -> str | None:
+    """The reference captions of an image set: the shipped captions of the embedded photographs (``folder``
+    None or ``embedded``), ``FOLDER/captions.json`` when the folder has one, else None."""
+    if folder is None or str(folder) == "embedded":
+        return str(DEFAULT_CAPTIONS)
+    path = Path(folder).expanduser() / "captions.json"
+    return str(path.resolve()) if path.is_file() else None
 
 
 # ------------------------------------------------------------------------------------------ plugins
@@ -147,9 +168,9 @@ def load_config(path: str | os.PathLike, plugins: list[str] | tuple[str, ...] = 
     return validate_config(raw, base=path.resolve().parent, plugins=plugins, source=str(path))
 
 
-def _resolve_path(value: str, base: Path | None) -> str:
-    from semcom.semantic import default_data_dir
-
+def resolve_path(value: str, base: Path | None) -> str:
+    """A path of a config: ``data:NAME`` is NAME in the shared data folder; a relative path is taken from
+    ``base`` (the config file's folder)."""
     if value.startswith("data:"):
         return str(default_data_dir() / value[5:])
     path = Path(value).expanduser()
@@ -195,7 +216,7 @@ def validate_config(raw: dict, base: Path | None = None, plugins: list[str] | tu
     folder = images.get("folder", "embedded")
     if not isinstance(folder, str) or not folder:
         raise ConfigError(f"{source}: images.folder must be 'embedded' or a folder path, got {folder!r}")
-    folder = folder if folder == "embedded" else _resolve_path(folder, base)
+    folder = folder if folder == "embedded" else resolve_path(folder, base)
     limit = images.get("limit")
     if limit is not None:
         limit = LIMIT.check(limit, f"{source}: images.limit")
@@ -300,7 +321,7 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
             elif key in ("generator_model", "captioner_model") and not (value.startswith((".", "/", "~", "data:"))):
                 pass  # a hub id
             else:
-                options[key] = _resolve_path(value, base)
+                options[key] = resolve_path(value, base)
     stages = entry.get("stages", {})
     if not isinstance(stages, dict):
         raise ConfigError(f"{source}: {where}.stages must be a table of stage tables")
@@ -327,7 +348,7 @@ def _validate_scheme(entry, where: str, base: Path | None, source: str) -> dict:
                 if key == "captions" and spec[key] == "default":
                     spec[key] = str(DEFAULT_CAPTIONS)
                 elif key != "model" or spec[key].startswith((".", "/", "~", "data:")):
-                    spec[key] = _resolve_path(spec[key], base)
+                    spec[key] = resolve_path(spec[key], base)
         if param in options:
             raise ConfigError(f"{source}: {where}: {kind} is given both as an option and as a stage; keep one")
         resolved_stages[kind] = spec
@@ -374,6 +395,20 @@ class RunResult:
 
 def item_key(label: str, image: str, snr_db: float) -> str:
     return f"{label}|{image}|{float(snr_db):g}"
+
+
+def image_file(out: Path, label: str, snr_db: float, image: str) -> Path:
+    """Where a run saves the reconstruction of one item: ``out/images/<label>/<snr>dB/<image name>.png``."""
+    folder = label.replace("/", "_").replace("\\", "_")
+    return out / "images" / folder / f"{float(snr_db):g}dB" / f"{Path(image).stem}.png"
+
+
+@dataclass
+class Finished:
+    """What a worker hands back for one item: its result record and, when asked, the reconstruction as PNG."""
+
+    record: dict
+    png: bytes | None = None
 
 
 def read_results(path: Path) -> list[dict]:
@@ -439,7 +474,7 @@ def build_scheme(entry: dict, config: dict, context: BuildContext) -> Scheme:
 
 def run_experiment(config: dict, out: str | os.PathLike | None, progress: bool = True,
                    option: str = "results folder", executor: str = "local", workers: int | None = None,
-                   address: str | None = None) -> RunResult:
+                   address: str | None = None, save_images: bool | int = False) -> RunResult:
     """Run (or resume) a resolved config; returns every record of the config and the summary.
 
     With a results folder ``out``, it is created and locked first (ConfigError naming ``option`` at once if it
@@ -447,14 +482,24 @@ def run_experiment(config: dict, out: str | os.PathLike | None, progress: bool =
     before config.json, meta.json or any result is written, and each record is appended as it finishes. With
     ``out=None`` nothing is written (``semcom eval`` without ``--out``). ``executor`` / ``workers`` /
     ``address``: where items run (:mod:`semcom.executors`); records are the same with any executor.
+    ``save_images``: keep the reconstructions (:func:`image_file`) of every item (True) or of the first N images
+    (an integer N); a finished item whose image is missing is sent again for it (its record stays as it was).
     """
+    if isinstance(save_images, bool):
+        keep = None if save_images else 0
+    elif isinstance(save_images, int) and save_images >= 0:
+        keep = save_images
+    else:
+        raise ConfigError(f"save_images must be true, false or a number of images, got {save_images!r}")
+    if keep != 0 and out is None:
+        raise ConfigError("saving reconstructions needs a results folder (--out)")
     runner = make_executor(executor, workers, address)  # a bad executor setting fails before anything else
     if out is None:
         with runner:
-            return _run(config, None, progress, runner)
+            return _run(config, None, progress, runner, 0)
     out = output_folder(out, option)
     with exclusive(out, option), runner:
-        return _run(config, out, progress, runner)
+        return _run(config, out, progress, runner, keep)
 
 
 def build_context(config: dict, images: list[tuple[str, np.ndarray]], out: Path | None) -> BuildContext:
@@ -481,18 +526,19 @@ class Worker:
             self.schemes[label] = build_scheme(self.entries[label], config, context)
             self.built[label] = Built(jsonable(self.schemes[label].describe()), round(time.perf_counter() - start, 3))
 
-    def run(self, task: Task) -> dict:
-        """The result record of ``task``."""
-        record, _ = run_item(self.schemes[task.label], self.entries[task.label], self.config["seed"], task.index,
-                             task.name, self.images[task.index][1], task.snr_db)
-        return jsonable(record)
+    def run(self, task: Task) -> Finished:
+        """The result record of ``task`` (and its reconstruction, when the task asks for it)."""
+        record, result = run_item(self.schemes[task.label], self.entries[task.label], self.config["seed"],
+                                  task.index, task.name, self.images[task.index][1], task.snr_db)
+        return Finished(jsonable(record), png_bytes(result.reconstruction) if task.save_image else None)
 
     def release(self, label: str) -> None:
         """Free the scheme ``label`` (its items are done)."""
         self.schemes.pop(label, None)
 
 
-def _run(config: dict, out: Path | None, progress: bool, runner: Executor) -> RunResult:
+def _run(config: dict, out: Path | None, progress: bool, runner: Executor, keep: int | None) -> RunResult:
+    """``keep``: save the reconstructions of the first ``keep`` images (None: all, 0: none)."""
     resolved = jsonable(config)
     config_file = out / "config.json" if out is not None else None
     if config_file is not None and config_file.exists():
@@ -507,8 +553,14 @@ def _run(config: dict, out: Path | None, progress: bool, runner: Executor) -> Ru
     results_file = out / "results.jsonl" if out is not None else None
     done = {r["key"]: r for r in read_results(results_file)} if results_file is not None else {}
     snrs = config["snr_db"]
-    tasks = [Task(entry["label"], i, name, snr) for entry in config["schemes"] for snr in snrs
-             for i, (name, _) in enumerate(images) if item_key(entry["label"], name, snr) not in done]
+
+    def save(index: int) -> bool:
+        return keep is None or index < keep
+
+    tasks = [Task(entry["label"], i, name, snr, save(i)) for entry in config["schemes"] for snr in snrs
+             for i, (name, _) in enumerate(images)
+             if item_key(entry["label"], name, snr) not in done
+             or (save(i) and not image_file(out, entry["label"], snr, name).is_file())]
     labels = list(dict.fromkeys(task.label for task in tasks))  # nothing left: the scheme is not even built
     start = time.perf_counter()
     built = runner.start(partial(Worker, config, labels, out, images)) if labels else {}
@@ -520,15 +572,21 @@ def _run(config: dict, out: Path | None, progress: bool, runner: Executor) -> Ru
         write_text(out / "meta.json", json.dumps(jsonable(provenance(config["seed"])), indent=1) + "\n")
 
     total = len(config["schemes"]) * len(images) * len(snrs)
-    skipped = total - len(tasks)
+    skipped = total - sum(item_key(t.label, t.name, t.snr_db) not in done for t in tasks)
     bar = tqdm(total=total, initial=skipped, desc=config["name"], disable=not progress, file=sys.stderr)
     computed = 0
-    for record in runner.run(tasks):
+    for finished in runner.run(tasks):
+        record = finished.record
+        if finished.png is not None:  # the image first: a record on disk means its image is there too
+            write_bytes(image_file(out, record["scheme"], record["snr_db"], record["image"]), finished.png)
+        if record["key"] in done:
+            continue  # sent again only for its image; the record on disk stays
         if results_file is not None:
             append_line(results_file, json.dumps(record))
         done[record["key"]] = record
         computed += 1
-        bar.set_description(f"{config['name']}: {record['scheme']}")
+        bar.set_description(config["name"] if record["scheme"] == config["name"] else
+                            f"{config['name']}: {record['scheme']}")
         bar.update(1)
     bar.close()
     keys = [item_key(e["label"], name, snr) for e in config["schemes"] for snr in snrs for name, _ in images]
@@ -536,6 +594,10 @@ def _run(config: dict, out: Path | None, progress: bool, runner: Executor) -> Ru
     summary = summarise(records, config, build_seconds)
     if out is not None:
         write_text(out / "summary.json", json.dumps(jsonable(summary), indent=1) + "\n")
+        if len(snrs) > 1:
+            from semcom.plots import plot_psnr_vs_snr
+
+            plot_psnr_vs_snr(summary, out / "psnr_vs_snr.png", title=config["name"])
     return RunResult(out, records, summary, computed, skipped, build_seconds, round(time.perf_counter() - start, 3),
                      described, runner.name)
 
@@ -566,8 +628,24 @@ def item_quality(reference: np.ndarray, result: SchemeResult) -> dict:
             "bpp": quality_metrics.bits_per_pixel(result.bits, reference)}
 
 
+#: figures whose spread over the images each summary row gives (``<name>_std``, ``<name>_ci95``)
+SPREAD = ("psnr", "ssim", "ms_ssim", "bits_per_image")
+
+
+def spread(values: list[float]) -> tuple[float | None, float | None]:
+    """(sample standard deviation, half-width of the 95 % confidence interval of the mean, Student's t) of
+    ``values``; (None, None) for fewer than two values."""
+    if len(values) < 2:
+        return None, None
+    from scipy.stats import t
+
+    std = float(np.std(values, ddof=1))
+    return std, float(t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values)))
+
+
 def summarise(records: list[dict], config: dict, build_seconds: dict | None = None) -> list[dict]:
-    """One row per scheme x SNR: totals and means over the images, and the mean of each scheme metric."""
+    """One row per scheme x SNR: totals and means over the images, with the standard deviation and the 95 %
+    confidence interval of the mean of each :data:`SPREAD` figure, and the mean of each scheme metric."""
     build_seconds = build_seconds or {}
     rows = []
     for entry in config["schemes"]:
@@ -592,6 +670,9 @@ def summarise(records: list[dict], config: dict, build_seconds: dict | None = No
                    "item_seconds": round(float(sum(r["seconds"] for r in group)), 3),
                    # loading counted once per scheme, on its first SNR row
                    "build_seconds": build_seconds.get(label) if snr == config["snr_db"][0] else None}
+            for key in SPREAD:
+                values = [float(r["bits"] if key == "bits_per_image" else r[key]) for r in group]
+                row[f"{key}_std"], row[f"{key}_ci95"] = spread(values)
             if all("capacity_bits" in r for r in group):
                 row["capacity_bits_total"] = float(sum(r["capacity_bits"] for r in group))
             names = sorted({key for r in group for key in r.get("metric_names", _METRICS_BEFORE_NAMES)})

@@ -10,8 +10,13 @@ Rows (one per scheme and SNR):
 
 :func:`table4_config` turns the command's options into an experiment config, :func:`run_table4` runs it
 with :func:`semcom.runner.run_experiment` (resumable, one JSON line per item) and writes the report:
-``table.md``, ``table.csv``, ``table.json`` and the plots ``psnr_vs_bits.png`` and ``psnr_vs_snr.png``.
-The paper's three published rows are printed next to ours, always labelled as published.
+``table.md``, ``table.csv``, ``table.json``, the plots ``psnr_vs_bits.png`` and ``psnr_vs_snr.png`` (means
+with 95 % confidence intervals; a row that used a fallback says so in the legend) and
+``side_by_side_<snr>dB.png`` (the first images, then each scheme's reconstruction of them).
+
+The paper's three published rows are printed next to ours, always labelled as published. The paper gives
+totals for its 300 images of 1024x1024 pixels; the per-image bits of those rows are the totals divided by
+300 (derived here, not published per image), which a footnote of the table and the plots' legends say.
 """
 
 from __future__ import annotations
@@ -23,17 +28,33 @@ import json
 import math
 import os
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from semcom.errors import ConfigError
-from semcom.files import atomic_path, exclusive, jsonable, output_folder, write_text
+from semcom.files import exclusive, jsonable, output_folder, write_text
+from semcom.jscc.checkpoint import pick_checkpoint
 from semcom.provenance import provenance
-from semcom.runner import DEFAULT_CAPTIONS, RunResult, load_plugins, run_experiment, scheme_parameters, validate_config
+from semcom.runner import (
+    RunResult,
+    default_captions,
+    image_file,
+    load_images,
+    load_plugins,
+    run_experiment,
+    scheme_parameters,
+    validate_config,
+)
 from semcom.schemes import SCHEMES
 
 PUBLISHED_LABEL = "published (white paper Table 4, 300 images 1024x1024)"
 PUBLISHED_IMAGES = 300
+#: what the per-image figures of the published rows are (a footnote of the table, the plots' legends)
+PUBLISHED_NOTE = ("the white paper gives totals for its 300 images of 1024x1024 pixels; bits per image are "
+                  "those totals / 300, derived here (not published per image)")
+#: images shown in the side-by-side figure when reconstructions are not all saved
+FIGURE_IMAGES = 3
 #: The white paper's Table 4 (AWGN, SNR 0 dB): published figures, not results of this project.
 PUBLISHED = (
     {"scheme": "traditional", "description": "traditional communication integrated with generative AI",
@@ -77,9 +98,10 @@ def parse_schemes(text: str | list[str] | None) -> list[tuple[str, str]]:
 def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, images: str | None = None,
                   limit: int | None = None, crop: int | None = None, schemes=None, seed: int = 0,
                   captions: str | None = None, captioner: str | None = None, generator: str | None = None,
-                  generator_model: str | None = None, codec: str = "heif", jscc_model: str = "jscc-awgn-cbr1-16",
+                  generator_model: str | None = None, codec: str = "heif", jscc_model: str | None = None,
                   plugins=(), device: str | None = None, dtype: str | None = None) -> dict:
-    """The resolved experiment config of a Table 4 run."""
+    """The resolved experiment config of a Table 4 run. ``jscc_model`` None: the shipped JSCC checkpoint
+    trained for ``channel`` and ``cbr`` (:func:`semcom.schemes.jscc.pick_checkpoint`)."""
     load_plugins(list(plugins))  # they may register the schemes named in ``schemes``
     entries = []
     for row, name in parse_schemes(schemes):
@@ -87,17 +109,14 @@ def table4_config(snr_db=(0.0,), channel: str = "awgn", cbr: float = 1 / 16, ima
         if name == "separation":
             entry.update(codec=codec, cbr=cbr)
         elif name == "jscc":
-            entry.update(model=jscc_model, cbr=cbr)
+            entry.update(model=jscc_model or pick_checkpoint(channel, cbr), cbr=cbr)  # the config names the model
         elif name == "bound":
             entry.update(cbr=cbr)
         elif name == "gai":
             if row == "generative+side":
                 entry.update(SIDE_ROW)
             if captions is None and captioner in (None, "reference"):
-                if images is None:
-                    captions = str(DEFAULT_CAPTIONS)  # hand-written captions of the embedded photographs
-                elif (Path(images) / "captions.json").is_file():
-                    captions = str(Path(images) / "captions.json")  # a folder's own reference captions
+                captions = default_captions(images)  # the embedded photographs' or the folder's own captions
             if captions is not None:
                 entry["captions"] = str(Path(captions).expanduser().resolve())
             if captioner is not None:
@@ -123,19 +142,23 @@ def config_digest(config: dict) -> str:
 
 
 def run_table4(config: dict, out: str | os.PathLike = "results/table4", progress: bool = True,
-               option: str = "output folder", **executor) -> dict:
+               option: str = "output folder", save_images: bool = False, figure_images: int = FIGURE_IMAGES,
+               **executor) -> dict:
     """Run (or resume) a Table 4 config; the item results live in ``out/runs/<config digest>``, the report
     in ``out``. Returns the report (what ``table.json`` holds) with the Markdown table under ``"markdown"``.
-    ``executor``: ``executor``, ``workers``, ``address`` of :func:`semcom.runner.run_experiment`.
+    ``save_images``: keep every reconstruction (``runs/<digest>/images/``); otherwise only those of the first
+    ``figure_images`` images, which the side-by-side figure shows. ``executor``: ``executor``, ``workers``,
+    ``address`` of :func:`semcom.runner.run_experiment`.
 
     ``out`` is locked for the run: a second Table 4 run into it is refused at once (ConfigError naming
     ``option``)."""
     out = output_folder(out, option)
     with exclusive(out, option):
         start = time.perf_counter()
-        result = run_experiment(config, out / "runs" / config_digest(config), progress=progress, **executor)
+        result = run_experiment(config, out / "runs" / config_digest(config), progress=progress,
+                                save_images=True if save_images else figure_images, **executor)
         seconds = time.perf_counter() - start
-        return write_report(result, config, out, seconds)
+        return write_report(result, config, out, seconds, figure_images)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -154,7 +177,8 @@ def _wall(row: dict) -> float:
 
 
 def table_rows(summary: list[dict]) -> list[dict]:
-    """The report's rows: ours, then the published ones (labelled), as flat dicts (also the CSV)."""
+    """The report's rows: ours, then the published ones (labelled), as flat dicts (also the CSV). Means come with
+    their standard deviation (``_std``) and the half-width of their 95 % confidence interval (``_ci95``)."""
     rows = []
     for s in summary:
         analog = s.get("capacity_bits_total") is not None  # analog symbols: bits only at capacity
@@ -163,24 +187,31 @@ def table_rows(summary: list[dict]) -> list[dict]:
             "snr_db": s["snr_db"], "images": s["images"],
             "downlink_bits": None if analog else s["bits_total"],
             "bits_per_image": None if analog else s["bits_per_image"],
+            "bits_per_image_std": None if analog else s.get("bits_per_image_std"),
             "capacity_bits_analog": s.get("capacity_bits_total") if analog else None,
             "channel_uses": s["channel_uses_total"], "channel_uses_per_image": s["channel_uses_per_image"],
-            "psnr": s["psnr"], "ssim": s["ssim"], "ms_ssim": s["ms_ssim"],
+            **{f"{key}{part}": s.get(f"{key}{part}") for key in ("psnr", "ssim", "ms_ssim")
+               for part in ("", "_std", "_ci95")},
             "prompt_bits_per_image": s.get("prompt_bits"), "side_bits_per_image": s.get("side_info_bits"),
             "semantic_similarity": s.get("caption_similarity", s.get("semantic_similarity")),
             "prompt_exact": s.get("prompt_exact"), "failures": s["failures"],
-            "model": s["model"], "build_seconds": s.get("build_seconds"), "item_seconds": s.get("item_seconds"),
+            "model": s["model"], "fallback": bool(s.get("fallback")),
+            "build_seconds": s.get("build_seconds"), "item_seconds": s.get("item_seconds"),
         })
     for p in PUBLISHED:
-        rows.append({"source": PUBLISHED_LABEL, "scheme": p["scheme"], "scheme_name": p["description"],
-                     "snr_db": 0.0, "images": PUBLISHED_IMAGES, "downlink_bits": p["bits_total"],
-                     "bits_per_image": p["bits_total"] / PUBLISHED_IMAGES, "capacity_bits_analog": None,
-                     "prompt_bits_per_image": None, "side_bits_per_image": None,
-                     "channel_uses": None, "channel_uses_per_image": None, "psnr": p["psnr"], "ssim": None,
-                     "ms_ssim": None, "semantic_similarity": None, "prompt_exact": None, "failures": None,
-                     "model": "as published",
-                     "build_seconds": None, "item_seconds": None})
+        row = dict.fromkeys(rows[0] if rows else (), None)
+        row.update({"source": PUBLISHED_LABEL, "scheme": p["scheme"], "scheme_name": p["description"],
+                    "snr_db": 0.0, "images": PUBLISHED_IMAGES, "downlink_bits": p["bits_total"],
+                    "bits_per_image": p["bits_total"] / PUBLISHED_IMAGES, "psnr": p["psnr"],
+                    "model": "as published", "fallback": False})
+        rows.append(row)
     return rows
+
+
+def _mean(row: dict, key: str, spec: str) -> str:
+    """``mean ± 95 % CI`` of a row's figure (the mean alone when there is no interval)."""
+    ci = row.get(f"{key}_ci95")
+    return _fmt(row.get(key), spec) + (f" ± {format(ci, spec)}" if ci is not None and math.isfinite(ci) else "")
 
 
 def markdown(rows: list[dict], config: dict, seconds: float | None = None, title: str = "Table 4") -> str:
@@ -190,39 +221,50 @@ def markdown(rows: list[dict], config: dict, seconds: float | None = None, title
     cbrs = sorted({e["options"].get("cbr") for e in config["schemes"] if e["options"].get("cbr") is not None})
     head = (f"{title} on {where}{extra}; channel {config['channel']['name']}, "
             f"SNR {', '.join(f'{s:g}' for s in config['snr_db'])} dB"
-            + (f", CBR {', '.join(f'{c:.5g}' for c in cbrs)}" if cbrs else "") + f", seed {config['seed']}.")
+            + (f", CBR {', '.join(str(Fraction(c).limit_denominator(10_000)) for c in cbrs)}" if cbrs else "")
+            + f", seed {config['seed']}.")
     lines = [head, "",
              "| source | scheme | SNR (dB) | images | downlink bits (set) | bits / image | channel uses / image "
              "| PSNR (dB) | SSIM | MS-SSIM | semantic similarity | failures | model | wall time (s) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for r in rows:
+        published = r["source"] == PUBLISHED_LABEL
         if r["capacity_bits_analog"] is not None:
             bits = f"0 digital (analog); {r['capacity_bits_analog']:.3g} at capacity"
             per = f"{r['capacity_bits_analog'] / r['images']:.3g} at capacity"
         else:
             bits = _fmt(r["downlink_bits"], ".3g")
-            per = _fmt(r["bits_per_image"], ".4g")
+            per = _fmt(r["bits_per_image"], ".4g") + (" [1]" if published else "")
             if r["side_bits_per_image"] is not None:
                 per += f" (prompt {_fmt(r['prompt_bits_per_image'], '.4g')} + side {_fmt(r['side_bits_per_image'], '.4g')})"
         wall = "-" if r["item_seconds"] is None else (
             f"{_wall(r):.1f}" + (f" (load {r['build_seconds']:.1f})" if r["build_seconds"] is not None else ""))
-        lines.append(f"| {r['source']} | {r['scheme']} ({r['scheme_name']}) | {r['snr_db']:g} | {r['images']} | "
-                     f"{bits} | {per} | {_fmt(r['channel_uses_per_image'], '.4g')} | {_fmt(r['psnr'])} | "
-                     f"{_fmt(r['ssim'], '.4f')} | {_fmt(r['ms_ssim'], '.4f')} | "
-                     f"{_fmt(r['semantic_similarity'], '.3f')} | {_fmt(r['failures'], 'd')} | {r['model']} | {wall} |")
-    lines += ["", "Wall time = this run's model loading (load) + the time spent on each item (items finished by an "
-              "earlier, resumed run count with their own time). The JSCC row sends analog symbols: it carries no "
-              "digital bits; 'at capacity' is the number of bits its channel uses would carry at the channel's "
-              "capacity. Semantic similarity: MiniLM cosine of the received prompt and the whole caption (below 1 when "
-              "a bit budget cut the caption, even if every bit arrived). Published rows are the white paper's own "
-              "figures, not measured here."]
+        model = r["model"] + (" [2]" if r.get("fallback") else "")
+        lines.append(f"| {r['source']}{' [1]' if published else ''} | {r['scheme']} ({r['scheme_name']}) | "
+                     f"{r['snr_db']:g} | {r['images']} | {bits} | {per} | {_fmt(r['channel_uses_per_image'], '.4g')} | "
+                     f"{_mean(r, 'psnr', '.2f')} | {_mean(r, 'ssim', '.4f')} | {_mean(r, 'ms_ssim', '.4f')} | "
+                     f"{_fmt(r['semantic_similarity'], '.3f')} | {_fmt(r['failures'], 'd')} | {model} | {wall} |")
+    lines += ["", "PSNR, SSIM and MS-SSIM: mean over the images ± half-width of its 95 % confidence interval "
+              "(Student's t; standard deviations in table.csv). Wall time = this run's model loading (load) + the "
+              "time spent on each item (items finished by an earlier, resumed run count with their own time). The "
+              "JSCC row sends analog symbols: it carries no digital bits; 'at capacity' is the number of bits its "
+              "channel uses would carry at the channel's capacity. Semantic similarity: MiniLM cosine of the "
+              "received prompt and the whole caption (below 1 when a bit budget cut the caption, even if every "
+              "bit arrived).", "",
+              f"[1] Published rows are the white paper's own figures, not measured here: {PUBLISHED_NOTE}."]
+    if any(r.get("fallback") for r in rows):
+        lines.append("[2] A fallback stood in for missing weights (e.g. no Stable Diffusion weights: the "
+                     "reconstruction is the side-information thumbnail or mid-grey): this row's quality is not the "
+                     "real model's.")
     if seconds is not None:
         lines.append(f"Total wall time of this run: {seconds:.1f} s.")
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: RunResult, config: dict, out: str | os.PathLike, seconds: float | None = None) -> dict:
-    """Write table.md, table.csv, table.json and the plots into ``out``, each file atomically."""
+def write_report(result: RunResult, config: dict, out: str | os.PathLike, seconds: float | None = None,
+                 figure_images: int = FIGURE_IMAGES) -> dict:
+    """Write table.md, table.csv, table.json, the plots and the side-by-side figures into ``out``, each file
+    atomically."""
     out = output_folder(out, "output folder")
     rows = table_rows(result.summary)
     text = markdown(rows, config, seconds)
@@ -232,66 +274,52 @@ def write_report(result: RunResult, config: dict, out: str | os.PathLike, second
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "table.csv", table.getvalue())
+    figures = [str(p.relative_to(out)) for p in plot(rows, out)]
+    figures += [str(p.relative_to(out)) for p in side_by_side(result, config, out, figure_images)]
     report = {"config": config, "seed": config["seed"], "meta": provenance(config["seed"]),
               "results_folder": str(result.out), "rows": rows, "summary": result.summary,
-              "published": {"label": PUBLISHED_LABEL, "rows": list(PUBLISHED)},
+              "published": {"label": PUBLISHED_LABEL, "note": PUBLISHED_NOTE, "rows": list(PUBLISHED)},
               "wall_seconds": {r["scheme"]: round(_wall(r), 3) for r in rows if r["item_seconds"] is not None},
               "total_seconds": None if seconds is None else round(seconds, 3),
-              "computed_items": result.computed, "resumed_items": result.skipped}
+              "computed_items": result.computed, "resumed_items": result.skipped, "figures": figures}
     write_text(out / "table.json", json.dumps(jsonable(report), indent=1) + "\n")
-    plot(rows, out)
     report["markdown"] = text
     return report
 
 
 def plot(rows: list[dict], out: Path) -> list[Path]:
-    """psnr_vs_bits.png (bits per image, log scale) and psnr_vs_snr.png, published points hollow."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """psnr_vs_bits.png (bits per image, log scale) and psnr_vs_snr.png; published points hollow, labelled with
+    where their figures come from; a row that used a fallback says so in the legend."""
+    from semcom.plots import plot_psnr_vs_bits, plot_psnr_vs_snr
 
     ours = [r for r in rows if r["source"] != PUBLISHED_LABEL]
     published = [r for r in rows if r["source"] == PUBLISHED_LABEL]
-    paths = []
-    names = list(dict.fromkeys([*(r["scheme"] for r in ours), *(r["scheme"] for r in published)]))
-    colour = {name: f"C{i % 10}" for i, name in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for scheme in dict.fromkeys(r["scheme"] for r in ours):
-        pts = [r for r in ours if r["scheme"] == scheme]
-        xs = [(r["capacity_bits_analog"] / r["images"]) if r["capacity_bits_analog"] is not None
-              else r["bits_per_image"] for r in pts]
-        label = scheme + (" (bits at capacity, analog)" if pts[0]["capacity_bits_analog"] is not None else "")
-        ax.plot([max(x, 1.0) for x in xs], [r["psnr"] for r in pts], "o-", color=colour[scheme], label=label)
-    for r in published:
-        ax.plot(r["bits_per_image"], r["psnr"], "s", mfc="none", color=colour[r["scheme"]],
-                label=f"{r['scheme']}: published (Table 4)")
-    ax.set_xscale("log")
-    ax.set_xlabel("downlink bits per image")
-    ax.set_ylabel("PSNR (dB)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("PSNR vs bits (published points: white paper Table 4)", fontsize=9)
-    fig.tight_layout()
-    paths.append(out / "psnr_vs_bits.png")
-    with atomic_path(paths[-1]) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    label = "published (Table 4; bits / image = total / 300)"
+    return [plot_psnr_vs_bits(ours, out / "psnr_vs_bits.png", "PSNR vs bits (hollow: white paper Table 4)",
+                              published, label),
+            plot_psnr_vs_snr(ours, out / "psnr_vs_snr.png", "PSNR vs SNR (hollow: white paper Table 4)",
+                             published, label)]
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for scheme in dict.fromkeys(r["scheme"] for r in ours):
-        pts = sorted((r for r in ours if r["scheme"] == scheme), key=lambda r: r["snr_db"])
-        ax.plot([r["snr_db"] for r in pts], [r["psnr"] for r in pts], "o-", color=colour[scheme], label=scheme)
-    for r in published:
-        ax.plot(r["snr_db"], r["psnr"], "s", mfc="none", color=colour[r["scheme"]],
-                label=f"{r['scheme']}: published (Table 4)")
-    ax.set_xlabel("SNR (dB)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "psnr_vs_snr.png")
-    with atomic_path(paths[-1]) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+
+def side_by_side(result: RunResult, config: dict, out: Path, figure_images: int = FIGURE_IMAGES) -> list[Path]:
+    """``side_by_side_<snr>dB.png`` per SNR: the first ``figure_images`` images, then each scheme's reconstruction
+    of them (read from the run's saved images); a column of a row that used a fallback says so."""
+    from semcom.images import load_image
+    from semcom.plots import plot_side_by_side
+
+    if figure_images < 1 or result.out is None:
+        return []
+    limit = min(figure_images, config["images"].get("limit") or figure_images)
+    originals = load_images({**config["images"], "limit": limit})
+    paths = []
+    for snr in config["snr_db"]:
+        columns = []
+        for entry in config["schemes"]:
+            files = {name: image_file(result.out, entry["label"], snr, name) for name, _ in originals}
+            fallback = any(s.get("fallback") for s in result.summary if s["scheme"] == entry["label"])
+            columns.append((entry["label"] + (" (fallback)" if fallback else ""),
+                            {name: load_image(f) for name, f in files.items() if f.is_file()}))
+        paths.append(plot_side_by_side(originals, columns, out / f"side_by_side_{float(snr):g}dB.png",
+                                       f"{config['channel']['name']}, SNR {float(snr):g} dB: original, then each "
+                                       f"scheme's reconstruction"))
     return paths

@@ -31,6 +31,7 @@ import torch
 from semcom.generative.captioner import CAPTIONERS, VitGpt2Captioner, image_processor_class
 from semcom.generative.generator import GENERATORS, StableDiffusionGenerator
 from semcom.generative.weights import TEST_DOUBLE
+from semcom.extras import require
 
 
 # ------------------------------------------------------------------------------------ captioner
@@ -47,6 +48,8 @@ _CAPTION_SPECIALS = ("<|endoftext|>", "<unk>")
 
 def tiny_caption_tokenizer(words: tuple[str, ...] = TINY_WORDS):
     """A word-level fast tokenizer over ``words`` (GPT-2's ``<|endoftext|>`` as BOS/EOS/pad), built offline."""
+    require("tokenizers", "the tiny caption tokenizer")
+    require("transformers", "the tiny caption tokenizer")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -63,6 +66,7 @@ def tiny_vit_gpt2(seed: int = 0, image_size: int = 32):
 
     Same classes as the real captioner, so the whole pipeline runs without downloaded weights.
     """
+    require("transformers", "the tiny ViT-GPT2 test double")
     from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
 
     tokenizer = tiny_caption_tokenizer()
@@ -119,6 +123,7 @@ def _byte_symbols() -> list[str]:
 def tiny_clip_tokenizer(folder: str | Path | None = None):
     """A CLIP tokenizer with a tiny byte-level vocabulary (each byte symbol, alone and word-final, no
     merges), written to ``folder`` (a temporary one by default) as vocab.json + merges.txt."""
+    require("transformers", "the tiny CLIP tokenizer")
     from transformers import CLIPTokenizer
 
     symbols = list(_byte_symbols())
@@ -134,6 +139,8 @@ def tiny_clip_tokenizer(folder: str | Path | None = None):
 def tiny_stable_diffusion(seed: int = 0):
     """A ``StableDiffusionPipeline`` of tiny random components (UNet block_out_channels=(32, 64),
     2-block VAE, 2-layer CLIP text encoder), built from configs under ``seed``: 32 px images."""
+    require("diffusers", "the tiny Stable Diffusion test double")
+    require("transformers", "the tiny Stable Diffusion test double")
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 

@@ -23,3 +23,7 @@ class CodecError(SemcomError, ValueError):
 
 class UnsafeFileError(InputError):
     """A file that could only be loaded by running code it contains (a pickle of arbitrary objects)."""
+
+
+class MissingDependencyError(SemcomError, ImportError):
+    """An optional package that a feature needs is not installed (the message names the extra to install)."""

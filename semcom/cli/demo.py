@@ -7,32 +7,41 @@ import json
 import sys
 import time
 
-import numpy as np
-
-from channels import CHANNELS
-from semcom.link.digital import MAX_PAYLOAD_BITS, DigitalLink
-from semcom.options import SEED, SNR_LIST, Integer, Listed, Name
+from semcom.options import CHANNEL_NAMES, SEED, SNR_LIST, Integer, Listed, Name
 
 MESSAGE = b"semcom sends what an image means, not its pixels. "
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="send a payload over AWGN and Rayleigh links with link adaptation")
-    demo.add_argument("--snr-db", type=SNR_LIST.arg(), default=[-2.0, 3.0, 10.0, 20.0], help="Es/N0 list in dB")
-    demo.add_argument("--channels", type=Listed(Name(tuple(CHANNELS.names()))).arg(), default=["awgn", "rayleigh"],
-                      help=f"comma-separated channels among: {', '.join(CHANNELS.names())}")
-    demo.add_argument("--bytes", type=Integer(1, MAX_PAYLOAD_BITS // 8).arg(), default=4096, help="payload size")
-    demo.add_argument("--seed", type=SEED.arg(), default=0)
-    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--snr-db", type=SNR_LIST.arg(), default=[-2.0, 3.0, 10.0, 20.0],
+                      help="Es/N0 list in dB, comma-separated")
+    demo.add_argument("--channels", type=Listed(Name(CHANNEL_NAMES)).arg(), default=["awgn", "rayleigh"],
+                      metavar="NAMES", help="comma-separated channel models among: awgn, rayleigh, tdl")
+    demo.add_argument("--bytes", type=Integer(1, None).arg(), default=4096, help="payload size in bytes")
+    demo.add_argument("--seed", type=SEED.arg(), default=0, help="seed of the channel noise, 0 to 2**32-1")
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from semcom.errors import ConfigError
+    from semcom.link.digital import MAX_PAYLOAD_BITS, DigitalLink
+
+    if args.bytes * 8 > MAX_PAYLOAD_BITS:
+        raise ConfigError(f"--bytes must be at most {MAX_PAYLOAD_BITS // 8}, got {args.bytes}")
     payload = (MESSAGE * (args.bytes // len(MESSAGE) + 1))[: args.bytes]
     rows = []
+    bar = tqdm(total=len(args.channels) * len(args.snr_db), desc="demo", unit="payload", file=sys.stderr,
+               disable=args.no_progress or args.json)
     for channel in args.channels:
         link = DigitalLink(channel, seed=args.seed)
         for snr in args.snr_db:
+            bar.set_postfix_str(f"{channel} {snr:g} dB")
             start = time.perf_counter()
             out = link.transmit(payload, snr)
             rows.append({
@@ -43,6 +52,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 "bits_per_channel_use": round(out.payload_bits / out.channel_uses, 3),
                 "seconds": round(time.perf_counter() - start, 3),
             })
+            bar.update(1)
+    bar.close()
     if args.json:
         json.dump({"results": rows}, sys.stdout, indent=1)
         print()

@@ -9,8 +9,7 @@ import sys
 
 from semcom.cli.train import train_commands
 from semcom.errors import ConfigError
-from semcom.jscc.data import default_data_root
-from semcom.options import CBR, SEED, SNR_DB, Integer, Listed, Real
+from semcom.options import CBR, DATA_HELP, SEED, SNR_DB, Integer, Listed, Real
 
 POSITIVE = Integer(1, None)
 COUNT = Integer(0, None)
@@ -35,13 +34,11 @@ def add_commands(subparsers) -> None:
         "jscc",
         help="train an SNR-adaptive deep JSCC image model",
         description="Train an SNR-adaptive deep JSCC image model (see semcom.jscc.train).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    root = default_data_root()
-    parser.add_argument("--data", default=str(root / "bsds500" / "train"), help="folder of training images")
-    parser.add_argument(
-        "--val", default=str(root / "bsds500" / "val"), help="folder of validation images ('' for none)"
-    )
+    parser.add_argument("--data", default=None,
+                        help=f"folder of training images (default: bsds500/train in the shared data folder, {DATA_HELP})")
+    parser.add_argument("--val", default=None,
+                        help="folder of validation images ('' for none; default: bsds500/val in the shared data folder)")
     parser.add_argument("--cbr", type=CBR.arg(), default="1/16", help="channel bandwidth ratio, e.g. 1/16 or 0.0625")
     parser.add_argument("--channel", default="awgn", help="channel model: awgn, rayleigh, ...")
     parser.add_argument(
@@ -55,7 +52,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--steps", type=POSITIVE.arg(), default=None, help="training steps (schedule length)")
     parser.add_argument("--minutes", type=Real(0.0, None, low_open=True).arg(), default=None,
                         help="wall-clock budget; the schedule anneals to it")
-    parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=8)
+    parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=8, help="crops per training step")
     parser.add_argument("--crop", type=Integer(16, 16384).arg(), default=128, help="square crop side (multiple of 16)")
     parser.add_argument("--crop-final", type=Integer(16, 16384).arg(), default=None,
                         help="crop side of the final phase")
@@ -68,7 +65,8 @@ def add_commands(subparsers) -> None:
                         help="training SNR range, dB (min,max)")
     parser.add_argument("--val-every", type=COUNT.arg(), default=250, help="steps between validations (0: none)")
     parser.add_argument("--val-images", type=POSITIVE.arg(), default=32, help="validation images used during training")
-    parser.add_argument("--val-snrs", type=Listed(SNR_DB).arg(), default=(1.0, 10.0, 19.0))
+    parser.add_argument("--val-snrs", type=Listed(SNR_DB).arg(), default=(1.0, 10.0, 19.0),
+                        help="validation SNRs in dB, comma-separated")
     parser.add_argument("--no-final-eval", action="store_true", help="skip the full-image validation at the end")
     parser.add_argument("--ckpt-every", type=COUNT.arg(), default=500, help="steps between checkpoints (0: at the end)")
     parser.add_argument("--init", default=None, help="checkpoint to start from (weights of matching shape)")
@@ -80,7 +78,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument(
         "--stop-at-step", type=POSITIVE.arg(), default=None, help="pause (save state) at this step; --resume goes on"
     )
-    parser.add_argument("--seed", type=SEED.arg(), default=0)
+    parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
     parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train, resume_hint="resume with the same command and --resume")
@@ -88,13 +86,14 @@ def add_commands(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Check the folders, hold the state folder's lock, and train; a stop signal ends it as an interrupt."""
-    from semcom.files import exclusive, input_folder, output_folder
+    from semcom.files import default_data_dir, exclusive, input_folder, output_folder
     from semcom.jscc.model import JSCCConfig
     from semcom.jscc.train import STATE_FILE, TrainOptions, train
 
+    root = default_data_dir()
     opts = TrainOptions(
-        data=args.data,
-        val=args.val or None,
+        data=args.data if args.data is not None else str(root / "bsds500" / "train"),
+        val=(args.val if args.val is not None else str(root / "bsds500" / "val")) or None,
         out=args.out,
         cbr=str(CBR.fraction(args.cbr, "--cbr")),
         channel=args.channel,

@@ -1,22 +1,27 @@
-"""Entry point of the ``semcom`` command: sub-commands register themselves here."""
+"""Entry point of the ``semcom`` command: sub-commands register themselves here.
+
+Each command module (``semcom.cli.<module>``) adds its parsers in ``add_commands(subparsers)`` and imports
+what its commands need inside the functions that run them, so that ``semcom --help`` and argument errors
+come back without loading torch or Sionna (tests/semcom/cli/test_help.py holds every command to it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-import semcom
-from semcom.cli import demo, evaluate, infer, jscc, kb, link, network, prompt_lm, refiner, run, table4
+from semcom.cli import demo, evaluate, infer, jscc, kb, link, models, network, prompt_lm, refiner, run, table4
+from semcom.cli.parser import SemcomParser, VersionAction
 from semcom.errors import SemcomError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SemcomParser(
         prog="semcom", description="Generative semantic communication over simulated wireless links."
     )
-    parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc, prompt_lm, refiner, table4, run, kb, infer):
+    for module in (demo, link, evaluate, network, jscc, prompt_lm, refiner, table4, run, kb, infer, models):
         module.add_commands(subparsers)
     return parser
 

@@ -7,8 +7,6 @@ import json
 import sys
 
 from semcom.errors import ConfigError
-from semcom.files import input_file
-from semcom.network.scenario import load_scenario, simulate
 from semcom.options import SEED
 
 
@@ -18,11 +16,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sim = commands.add_parser("simulate", help="compare allocation policies on a TOML scenario")
     sim.add_argument("config", help="scenario TOML file (see semcom.network.scenario)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
-    sim.add_argument("--seed", type=SEED.arg(), default=0)
+    sim.add_argument("--seed", type=SEED.arg(), default=0, help="random seed of the trials, 0 to 2**32-1")
     sim.set_defaults(run=run_simulate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from semcom.files import input_file
+    from semcom.network.scenario import load_scenario, simulate
+
     path = input_file(args.config, "config")
     try:
         path.read_text(encoding="utf-8")

@@ -15,11 +15,15 @@ import hashlib
 import shlex
 import sys
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from semcom.cli.parser import RawDescriptionDefaultsFormatter
 from semcom.cli.train import train_commands
-from semcom.options import SEED, Integer, Real
+from semcom.extras import require
+from semcom.options import DATA_HELP, SEED, Integer, Real
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _NGRAM_SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 _CACHE_SHARES = (0.0, 0.01, 0.02, 0.04, 0.08)
@@ -27,23 +31,21 @@ _CACHE_SHARES = (0.0, 0.01, 0.02, 0.04, 0.08)
 
 def add_commands(subparsers) -> None:
     """Add ``train prompt-lm`` to the ``semcom`` command's sub-parsers."""
-    from semcom.semantic.corpus import default_data_dir
-
     parser = train_commands(subparsers).add_parser(
         "prompt-lm",
         help="train the prompt codec's LSTM word model (Flickr8k captions)",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionDefaultsFormatter,
     )
-    parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (holds flickr8k-captions/)")
+    parser.add_argument("--data", default=None, help=f"shared data folder, holds flickr8k-captions/ (default: {DATA_HELP})")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
     parser.add_argument("--general-words", type=Integer(0, 10_000_000).arg(), default=60000,
                         help="most frequent English words added")
     parser.add_argument("--dim", type=Integer(1, 384).arg(), default=192, help="word vector dimensions kept (of 384)")
     parser.add_argument("--hidden", type=Integer(1, 65536).arg(), default=512, help="LSTM width")
-    parser.add_argument("--epochs", type=Real(0.0, 10_000.0, low_open=True).arg(), default=3.0)
-    parser.add_argument("--batch", type=Integer(1, 65536).arg(), default=64)
-    parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3)
+    parser.add_argument("--epochs", type=Real(0.0, 10_000.0, low_open=True).arg(), default=3.0, help="passes over the training captions")
+    parser.add_argument("--batch", type=Integer(1, 65536).arg(), default=64, help="captions per training step")
+    parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3, help="Adam learning rate")
     parser.add_argument("--negatives", type=Integer(0, 10_000_000).arg(), default=6000,
                         help="sampled words outside the corpus per step")
     parser.add_argument("--residual-min-count", type=Integer(0, None).arg(), default=0,
@@ -52,7 +54,7 @@ def add_commands(subparsers) -> None:
                         help="share of images held out for the mixture, in (0, 1)")
     parser.add_argument("--tune-captions", type=Integer(1, None).arg(), default=600,
                         help="held-out captions used to pick the mixture")
-    parser.add_argument("--seed", type=SEED.arg(), default=0)
+    parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
     parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
     parser.set_defaults(run=run_train_prompt_lm)
 
@@ -61,6 +63,8 @@ def held_out_probabilities(codec, captions: list[list[str]]) -> dict[str, np.nda
     """For every symbol of ``captions`` (words and end): the true symbol's probability under the
     n-gram model, the LSTM and the cache, whether a cache exists yet, its caption, and the
     spelling bits of escaped words per caption (which no mixture changes)."""
+    import numpy as np
+
     from semcom.semantic.text_codec import EOS, UNK, TextCodec
 
     kn_p, lm_p, cache_p, has_cache, caption_of = [], [], [], [], []
@@ -85,6 +89,8 @@ def held_out_probabilities(codec, captions: list[list[str]]) -> dict[str, np.nda
 
 def mixture_bits(probs: dict[str, np.ndarray], ngram_share: float, cache_share: float) -> np.ndarray:
     """Ideal payload bits per caption of the mixture with these shares (see :mod:`neural_codec`)."""
+    import numpy as np
+
     p = ngram_share * probs["kn"] + (1 - ngram_share) * probs["lm"]
     c = np.where(probs["has_cache"], cache_share, 0.0)
     p = (1 - c) * p + c * probs["cache"]
@@ -93,9 +99,10 @@ def mixture_bits(probs: dict[str, np.ndarray], ngram_share: float, cache_share: 
 
 
 def run_train_prompt_lm(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
-    from semcom.files import input_folder, output_folder
+    from semcom.files import default_data_dir, input_folder, output_folder
     from semcom.provenance import provenance
     from semcom.semantic.neural_codec import NeuralTextCodec
     from semcom.semantic.neural_lm import (
@@ -113,7 +120,7 @@ def run_train_prompt_lm(args: argparse.Namespace) -> int:
     from semcom.semantic.text_codec import TextCodec
     from semcom.semantic.tokens import corpus_tokens
 
-    input_folder(args.data, "--data")
+    args.data = str(input_folder(default_data_dir(args.data), "--data"))
     output_folder(args.out, "--out")
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -126,8 +133,7 @@ def run_train_prompt_lm(args: argparse.Namespace) -> int:
     general = general_english_words(args.general_words)
     train_tokens = [corpus_tokens(c) for _, c in train]
     words = prompt_lm_vocabulary(train_tokens, general)
-    import wordfreq
-
+    wordfreq = require("wordfreq", "the prompt LM's vocabulary")
     general_freq = np.array([0.0, 0.0] + [max(wordfreq.word_frequency(w, "en"), 1e-9) for w in words[2:]])
     t0 = time.perf_counter()
     raw = embed_words(words)

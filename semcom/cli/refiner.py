@@ -8,8 +8,7 @@ import sys
 
 from semcom.cli.train import train_commands
 from semcom.errors import ConfigError
-from semcom.jscc.data import default_data_root
-from semcom.options import SEED, Integer, Listed, Real
+from semcom.options import DATA_HELP, SEED, Integer, Listed, Real
 
 POSITIVE = Integer(1, None)
 COUNT = Integer(0, None)
@@ -24,9 +23,10 @@ def add_commands(subparsers) -> None:
                     "(see semcom.generative.refiner_train). Interrupt it at any time; --resume continues the schedule.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    root = default_data_root()
-    parser.add_argument("--data", default=str(root / "bsds500" / "train"), help="folder of training images")
-    parser.add_argument("--val", default=str(root / "bsds500" / "val"), help="folder of validation images ('' for none)")
+    parser.add_argument("--data", default=None,
+                        help=f"folder of training images (default: bsds500/train in the shared data folder, {DATA_HELP})")
+    parser.add_argument("--val", default=None,
+                        help="folder of validation images ('' for none; default: bsds500/val in the shared data folder)")
     parser.add_argument("--scale", type=Integer(2, 64).arg(), default=8, help="thumbnail scale (8: 1/8 of the image)")
     parser.add_argument("--codec", default="avif", help="thumbnail codec")
     parser.add_argument("--bpps", type=Listed(Real(0.0, 24.0, low_open=True)).arg(), default=(0.1, 0.2, 0.3, 0.45, 0.7, 1.2),
@@ -61,12 +61,13 @@ def add_commands(subparsers) -> None:
 
 def run_train_refiner(args: argparse.Namespace) -> int:
     """Check the folders, hold the state folder's lock, and train; a stop signal ends it as an interrupt."""
-    from semcom.files import exclusive, input_folder, output_folder
+    from semcom.files import default_data_dir, exclusive, input_folder, output_folder
     from semcom.generative.refiner import RefinerConfig
     from semcom.generative.refiner_train import STATE_FILE, RefinerTrainOptions, train_refiner
 
     opts = RefinerTrainOptions(
-        data=args.data, val=args.val or None, out=args.out, scale=args.scale, codec=args.codec,
+        data=args.data if args.data is not None else str(default_data_dir() / "bsds500" / "train"),
+        val=(args.val if args.val is not None else str(default_data_dir() / "bsds500" / "val")) or None, out=args.out, scale=args.scale, codec=args.codec,
         bpps=tuple(args.bpps), val_bpp=args.val_bpp, widths=tuple(args.widths or RefinerConfig.widths),
         blocks=tuple(args.blocks or RefinerConfig.blocks), steps=args.steps, minutes=args.minutes,
         batch=args.batch, crop=args.crop, lr=args.lr, warmup=args.warmup, val_every=args.val_every,

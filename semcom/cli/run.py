@@ -18,6 +18,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="results folder (default ./results/<config name>)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) that registers its own stages; repeatable")
+    p.add_argument("--save-images", action="store_true",
+                   help="keep each reconstruction as OUT/images/<scheme>/<snr>dB/<image>.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_options(p)
     p.set_defaults(run=run_config_command)
@@ -31,7 +33,8 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                             "ray: Ray actors (a local Ray instance, or the cluster at --address)")
     group.add_argument("--workers", type=WORKERS.arg(), default=None,
                        help="workers of the process or ray executor (default: the cores of this machine)")
-    group.add_argument("--address", default=None, help="Ray cluster to join (ray://HOST:10001 or auto)")
+    group.add_argument("--address", default=None,
+                       help="Ray cluster to join: ray://HOST:10001 or auto (default: a local Ray instance for the run)")
 
 
 def executor_options(args: argparse.Namespace) -> dict:
@@ -44,7 +47,7 @@ def run_config_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, plugins=args.plugin)
     result = run_experiment(config, args.out or default_out(config), progress=not args.no_progress, option="--out",
-                            **executor_options(args))
+                            save_images=args.save_images, **executor_options(args))
     rows = table_rows(result.summary)[: len(result.summary)]  # measured rows only (no published figures)
     print(markdown(rows, config, title=f"Experiment {config['name']!r}"))
     print(f"{result.computed} items computed, {result.skipped} already done; results in {result.out}")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from semcom.errors import ConfigError, InputError
+from semcom.extras import require
 from semcom.images import check_image, load_image
 from semcom.registry import Registry
 from semcom.generative.weights import REAL, REFERENCE, load_pretrained
@@ -67,7 +68,7 @@ class Captioner(ABC):
 
 def image_processor_class():
     """The PIL-backed ViT image processor (the default one wants torchvision, which is not used here)."""
-    import transformers
+    transformers = require("transformers", "the vit-gpt2 captioner")
 
     return getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
 
@@ -93,14 +94,14 @@ class VitGpt2Captioner(Captioner):
         self.kind = kind
         self.max_tokens, self.num_beams, self.device = int(max_tokens), int(num_beams), device
         if components is None:
-            from transformers import AutoTokenizer, VisionEncoderDecoderModel
+            transformers = require("transformers", "the vit-gpt2 captioner")
 
             option = "--captioner-model"
-            net = load_pretrained(VisionEncoderDecoderModel.from_pretrained, self.model, "captioner", option,
+            net = load_pretrained(transformers.VisionEncoderDecoderModel.from_pretrained, self.model, "captioner", option,
                                   download=download)
             processor = load_pretrained(image_processor_class().from_pretrained, self.model, "captioner", option,
                                         download=download)
-            tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model, "captioner", option,
+            tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, self.model, "captioner", option,
                                         download=download)
             components = (net, processor, tokenizer)
         self.net, self.processor, self.tokenizer = components
@@ -171,7 +172,10 @@ class ReferenceCaptioner(Captioner):
                             for k, v in entries.items()}
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ConfigError(f"{path} is not a captions file ({{'images': {{name: {{'caption': ...}}}}}}): {err}") from err
-        self.model = str(path)
+        package = Path(__file__).resolve().parents[1]  # captions that ship with semcom are named as such
+        resolved = path.resolve()
+        self.model = (f"semcom/{resolved.relative_to(package).as_posix()}" if resolved.is_relative_to(package)
+                      else str(path))
         self.folder = Path(images).expanduser() if images is not None else path.parent
         self._by_fingerprint: dict[str, str] | None = None
 

@@ -31,6 +31,7 @@ import torch
 
 from semcom.devices import check_device, check_dtype
 from semcom.errors import ConfigError, InputError
+from semcom.extras import require
 from semcom.generative.side_info import resize
 from semcom.generative.weights import FALLBACK, REAL, TRAINED, load_pretrained
 from semcom.images import fallback_image
@@ -110,10 +111,10 @@ class StableDiffusionGenerator(ImageGenerator):
         self.device = check_device(device)
         self.dtype = check_dtype(dtype, self.device)
         if pipeline is None:
-            from diffusers import StableDiffusionPipeline
+            diffusers = require("diffusers", "the stable-diffusion generator")
 
-            pipeline = load_pretrained(StableDiffusionPipeline.from_pretrained, self.model, "Stable Diffusion",
-                                       "--generator-model", download=download, dtype=self.dtype,
+            pipeline = load_pretrained(diffusers.StableDiffusionPipeline.from_pretrained, self.model,
+                                       "Stable Diffusion", "--generator-model", download=download, dtype=self.dtype,
                                        safety_checker=None, requires_safety_checker=False)
         if scheduler is not None:
             pipeline.scheduler = make_scheduler(scheduler, pipeline.scheduler.config)
@@ -123,9 +124,8 @@ class StableDiffusionGenerator(ImageGenerator):
         self.controlnet = None
         if controlnet is not None:
             if isinstance(controlnet, str):
-                from diffusers import ControlNetModel
-
-                controlnet = load_pretrained(ControlNetModel.from_pretrained, controlnet, "ControlNet",
+                diffusers = require("diffusers", "the ControlNet")
+                controlnet = load_pretrained(diffusers.ControlNetModel.from_pretrained, controlnet, "ControlNet",
                                              "--controlnet-model", download=download, dtype=self.dtype)
             self.controlnet = controlnet.to(self.device, self.dtype).eval()
         self._pipelines: dict[str, Any] = {}
@@ -142,7 +142,7 @@ class StableDiffusionGenerator(ImageGenerator):
         """A diffusers pipeline sharing this pipeline's components, built on first use: ``img2img``,
         ``controlnet`` (text-to-image) or ``controlnet-img2img``."""
         if name not in self._pipelines:
-            import diffusers
+            diffusers = require("diffusers", "the stable-diffusion generator")
 
             cls = {"img2img": "StableDiffusionImg2ImgPipeline", "controlnet": "StableDiffusionControlNetPipeline",
                    "controlnet-img2img": "StableDiffusionControlNetImg2ImgPipeline"}[name]
@@ -196,7 +196,7 @@ class StableDiffusionGenerator(ImageGenerator):
 
 def make_scheduler(name: str, config):
     """A diffusers scheduler by short name (:data:`SCHEDULERS`) or class name, from a pipeline's config."""
-    import diffusers
+    diffusers = require("diffusers", "diffusion schedulers")
 
     cls_name = SCHEDULERS.get(name.lower(), name)
     cls = getattr(diffusers, cls_name, None)

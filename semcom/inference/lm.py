@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.extras import require
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -82,20 +83,20 @@ class WordTokenizer:
 
 
 def gpt2_config(size: str, vocab_size: int):
-    from transformers import GPT2Config
+    transformers = require("transformers", "the caption LMs")
 
     if size not in SIZES:
         raise ConfigError(f"unknown model size {size!r}; known: {', '.join(SIZES)}")
-    return GPT2Config(vocab_size=vocab_size, n_positions=MAX_TOKENS, bos_token_id=BOS, eos_token_id=EOS,
+    return transformers.GPT2Config(vocab_size=vocab_size, n_positions=MAX_TOKENS, bos_token_id=BOS, eos_token_id=EOS,
                       pad_token_id=PAD, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                       attn_implementation="eager", **SIZES[size])
 
 
 def new_model(size: str, vocab_size: int, seed: int = 0):
-    from transformers import GPT2LMHeadModel
+    transformers = require("transformers", "the caption LMs")
 
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(gpt2_config(size, vocab_size))
+    model = transformers.GPT2LMHeadModel(gpt2_config(size, vocab_size))
     model.eval()
     return model
 

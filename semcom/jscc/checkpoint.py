@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 from semcom.errors import ConfigError, WeightsNotFoundError
 from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters
 from semcom.link.analog import AnalogLink
+from semcom.options import CBR
 
 FORMAT = "semcom-jscc-checkpoint"
 FORMAT_VERSION = 1
@@ -76,6 +78,25 @@ SHIPPED: dict[str, ShippedCheckpoint] = {
 def checkpoint_names() -> list[str]:
     """Names of the registered (shipped) JSCC checkpoints."""
     return sorted(SHIPPED)
+
+
+def pick_checkpoint(channel: str = "awgn", cbr: str | float | Fraction | None = None) -> str:
+    """The shipped checkpoint for ``channel`` at ``cbr`` (None: 1/16): the one trained on that channel at that
+    CBR; else the one trained on AWGN at that CBR (a model run on a channel it was not trained for, which
+    :class:`semcom.schemes.jscc.JSCCScheme` labels as such). ConfigError naming the shipped checkpoints when
+    none is trained for that CBR."""
+    wanted = Fraction(1, 16) if cbr is None else CBR.fraction(cbr, "cbr")
+    trained = {}
+    for name in checkpoint_names():
+        config = read_card(name)["config"]
+        trained[name] = (config.get("channel", "awgn"), Fraction(str(config["cbr"])))
+    for want_channel in (channel, "awgn"):
+        for name, (on, at) in trained.items():
+            if on == want_channel and at == wanted:
+                return name
+    listed = ", ".join(f"{name} ({on}, CBR {at})" for name, (on, at) in trained.items())
+    raise ConfigError(f"no shipped JSCC checkpoint is trained for CBR {wanted}; shipped: {listed}; train one with "
+                      f"'semcom train jscc --cbr {wanted} --out DIR' and pass --model DIR")
 
 
 def _search_dirs(name: str) -> list[Path]:

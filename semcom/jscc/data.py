@@ -13,13 +13,6 @@ from semcom.errors import InputError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 
 
-def default_data_root() -> Path:
-    """``$SEMCOM_DATA`` if set, else the ``shared/data`` folder beside the source tree."""
-    if os.environ.get("SEMCOM_DATA"):
-        return Path(os.environ["SEMCOM_DATA"])
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
 def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from scipy.special import erfc
+from tqdm import tqdm
 
 from channels.snr import check_snr_db
 from semcom.errors import ConfigError
 from semcom.link.digital import DigitalLink
 from semcom.link.mcs import MCS, modulation_bits
+
+
+def format_rate(errors: int, count: int, spec: str = ".3e") -> str:
+    """An error rate as measured: ``errors / count``, or its bound ``< 1/count`` when no error was seen."""
+    if errors == 0:
+        return f"< {1 / count:{spec}}"
+    return format(errors / count, spec)
 
 
 def qam_ber_awgn(snr_db: float, modulation: str) -> float:
@@ -77,9 +86,11 @@ def simulate_ber(
     min_block_errors: int = 100,
     seed: int = 0,
     theory: bool = True,
+    progress: bool = False,
 ) -> list[BerPoint]:
     """Send random payloads until ``num_bits`` are counted (continuing up to ``max_bits`` while fewer
-    than ``min_block_errors`` block errors were seen) at each SNR; the link's MCS must be fixed."""
+    than ``min_block_errors`` block errors were seen) at each SNR; the link's MCS must be fixed.
+    ``progress``: a progress bar of the bits sent (on stderr)."""
     if link.mcs is None:
         raise ConfigError("BER simulation needs a fixed MCS (modulation and code rate)")
     if num_bits < 1 or max_bits < num_bits:
@@ -90,6 +101,10 @@ def simulate_ber(
     points = []
     for snr in snr_db:
         check_snr_db(snr)
+    bar = tqdm(total=num_bits * len(snr_db), unit="bit", unit_scale=True, desc="BER", disable=not progress,
+               file=sys.stderr)
+    for snr in snr_db:
+        bar.set_postfix_str(f"{snr:g} dB")
         bit_err = bits = blk_err = blks = uses = 0
         while bits < num_bits or (blk_err < min_block_errors and bits < max_bits):
             payload = rng.integers(0, 2, chunk, dtype=np.uint8)
@@ -97,6 +112,8 @@ def simulate_ber(
             errors = out.raw_bits != payload
             bit_err += int(errors.sum())
             bits += chunk
+            bar.total += max(0, bits - max(num_bits, bits - chunk))  # bits sent beyond num_bits, for block errors
+            bar.update(chunk)
             blk_err += int((~out.block_ok).sum())
             blks += out.num_blocks
             uses += out.channel_uses
@@ -105,6 +122,7 @@ def simulate_ber(
             csi = getattr(link.channel, "csi", "perfect")
             ber_theory = closed_form_ber(link.channel_name, link.mcs.modulation, link.code, snr, csi)
         points.append(BerPoint(snr, bit_err / bits, blk_err / blks, ber_theory, bit_err, bits, blk_err, blks, uses))
+    bar.close()
     return points
 
 

@@ -16,13 +16,9 @@ import semcom
 from semcom.files import write_text
 from semcom.link.digital import LDPC_MAX_BLOCK_BITS, CRC_BITS, DigitalLink
 from semcom.link.mcs import MCS_TABLE, BlerTable
-from semcom.options import SEED, Integer, Real
+from semcom.options import BLER_BLOCKS, BLER_STEP_DB, SEED
 
 SNR_GRID_DB = (-6.0, 36.0)
-#: code blocks per SNR point: a probe of a tenth of them, then the rest.
-BLOCKS = Integer(10, 1_000_000)
-#: SNR grid step in dB: at least two points on the grid, at most 421.
-STEP_DB = Real(0.1, 6.0, unit="dB")
 
 
 def generate_bler_table(
@@ -34,8 +30,8 @@ def generate_bler_table(
     without error; below that start the BLER is recorded as 1 and above the stop as 0. A point
     is first probed with ``blocks // 10`` blocks and recorded as 1 if every one of them fails.
     """
-    BLOCKS.check(blocks, "blocks")
-    STEP_DB.check(step_db, "step_db")
+    BLER_BLOCKS.check(blocks, "blocks")
+    BLER_STEP_DB.check(step_db, "step_db")
     SEED.check(seed, "seed")
     grid = np.arange(SNR_GRID_DB[0], SNR_GRID_DB[1] + 1e-9, step_db)
     bler = np.ones((len(MCS_TABLE), grid.size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from semcom.errors import ConfigError
 from semcom.images import as_tensor, check_image, from_tensor
-from semcom.jscc.checkpoint import CHECKPOINT_ROOT as SHIPPED_CHECKPOINTS, load_checkpoint
+from semcom.jscc.checkpoint import CHECKPOINT_ROOT as SHIPPED_CHECKPOINTS, load_checkpoint, pick_checkpoint
 from semcom.link.analog import AnalogLink
 from semcom.options import CBR
 from semcom.schemes.base import SCHEMES, Scheme, SchemeCard, SchemeResult
@@ -20,21 +21,25 @@ from semcom.source.bound import channel_capacity
 class JSCCScheme(Scheme):
     """A trained deep JSCC model (shipped name or checkpoint folder) sending the image as analog symbols.
 
-    The CBR is the model's own (it is fixed by its bottleneck); ``cbr``, when given, must match it.
-    ``bits`` is 0: nothing digital is sent. ``metrics["capacity_bits"]`` reports, labelled as such,
-    the bits those channel uses would carry at the channel's capacity.
+    ``model`` None: the shipped checkpoint trained for ``channel`` at ``cbr`` (default 1/16), else the AWGN one at
+    that CBR (:func:`~semcom.jscc.checkpoint.pick_checkpoint`). A model run on a channel other than the one it was
+    trained on says so in its label (and warns). The CBR is the model's own (it is fixed by its bottleneck);
+    ``cbr``, when given, must match it. ``bits`` is 0: nothing digital is sent. ``metrics["capacity_bits"]``
+    reports, labelled as such, the bits those channel uses would carry at the channel's capacity.
     """
 
     name = "jscc"
 
     def __init__(
         self,
-        model: str = "jscc-awgn-cbr1-16",
+        model: str | None = None,
         channel: str = "awgn",
         cbr: float | None = None,
         seed: int | None = 0,
         **channel_options,
     ):
+        if model is None:
+            model = pick_checkpoint(channel, cbr)
         self.model_name = model
         self.channel = channel
         link = AnalogLink(channel, seed=seed, **channel_options)
@@ -44,13 +49,19 @@ class JSCCScheme(Scheme):
             raise ConfigError(f"model {model!r} is trained for CBR {model_cbr:.5f}, not {cbr:.5f}; pick a model "
                               f"trained for that CBR")
         self.cbr = model_cbr
+        self.trained_channel = self.model.config.channel
+        if self.trained_channel != channel:
+            warnings.warn(f"JSCC model {model!r} was trained on {self.trained_channel}, not on {channel}: its "
+                          f"rows are labelled so", stacklevel=2)
 
     def describe(self) -> dict[str, Any]:
-        return {"scheme": self.name, "model": self.model_name, "cbr": self.cbr, "channel": self.channel}
+        return {"scheme": self.name, "model": self.model_name, "cbr": self.cbr, "channel": self.channel,
+                "trained_channel": self.trained_channel}
 
     def card(self) -> SchemeCard:
         shipped = (SHIPPED_CHECKPOINTS / self.model_name).is_dir()
-        return SchemeCard(f"{'shipped checkpoint' if shipped else 'checkpoint'} {self.model_name}",
+        mismatch = f" (trained on {self.trained_channel})" if self.trained_channel != self.channel else ""
+        return SchemeCard(f"{'shipped checkpoint' if shipped else 'checkpoint'} {self.model_name}{mismatch}",
                           {"model": str(self.model_name)})
 
     @torch.no_grad()

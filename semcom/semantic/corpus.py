@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 from semcom.errors import ConfigError
+from semcom.extras import require
+from semcom.files import default_data_dir
 
 
 def load_flickr8k_captions(path: str | os.PathLike) -> list[str]:
@@ -44,19 +46,6 @@ def load_flickr8k_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     return pairs
 
 
-def default_data_dir() -> Path:
-    """The shared data folder: ``$SEMCOM_DATA`` if set, else ``../shared/data`` beside the repo."""
-    env = os.environ.get("SEMCOM_DATA")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "data"
-        if cand.is_dir():
-            return cand
-    return Path("/work/shared/data")
-
-
 def default_cache_dir() -> Path:
     """Where built models are cached: ``$SEMCOM_CACHE``, else ``$XDG_CACHE_HOME/semcom``, else ``~/.cache/semcom``."""
     env = os.environ.get("SEMCOM_CACHE")
@@ -85,10 +74,7 @@ def flickr8k_split(data_dir: str | os.PathLike | None = None, holdout: float = 0
 def general_english_counts(n_words: int = 50000, scale: float = 1e9) -> dict[str, int]:
     """``{word: count}`` of the ``n_words`` most frequent English words (``count`` =
     frequency x ``scale``), from the optional package ``wordfreq``."""
-    try:
-        import wordfreq
-    except ImportError as err:
-        raise ConfigError("general English word counts need the optional package 'wordfreq' (pip install wordfreq)") from err
+    wordfreq = require("wordfreq", "general English word counts")
     out = {}
     for w in wordfreq.top_n_list("en", n_words):
         out[w] = max(1, int(wordfreq.word_frequency(w, "en") * scale))

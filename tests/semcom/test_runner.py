@@ -220,3 +220,51 @@ def test_config_values_are_normalised_as_the_flags_are(tmp_path):
     config = validate_config({"snr_db": 3, "scheme": {"name": "separation", "cbr": "1/16", "arq": 0}})
     assert config["snr_db"] == [3.0]
     assert config["schemes"][0]["options"] == {"cbr": 0.0625, "arq": 0}
+
+
+def test_summary_rows_give_spread_and_confidence_interval(tmp_path, tiny_folder):
+    from scipy.stats import t
+
+    result = run_experiment(sweep_config(tiny_folder), tmp_path / "r", progress=False)
+    row = result.summary[0]
+    psnrs = [r["psnr"] for r in result.records if r["snr_db"] == row["snr_db"]]
+    assert row["psnr"] == pytest.approx(np.mean(psnrs))
+    assert row["psnr_std"] == pytest.approx(np.std(psnrs, ddof=1))
+    assert row["psnr_ci95"] == pytest.approx(t.ppf(0.975, 1) * np.std(psnrs, ddof=1) / np.sqrt(2))
+    for key in ("ssim", "ms_ssim", "bits_per_image"):
+        assert f"{key}_std" in row and f"{key}_ci95" in row
+    assert (tmp_path / "r" / "psnr_vs_snr.png").read_bytes()[:4] == b"\x89PNG"  # two SNRs: the curve is drawn
+
+
+def test_one_image_has_no_spread():
+    from semcom.runner import spread
+
+    assert spread([30.0]) == (None, None)
+    std, ci = spread([1.0, 3.0])
+    assert std == pytest.approx(np.sqrt(2)) and ci == pytest.approx(12.706 * 1.0, rel=1e-3)
+
+
+def test_saved_reconstructions_and_resume_fills_missing_ones(tmp_path, tiny_folder):
+    from semcom.images import load_image
+    from semcom.runner import image_file
+
+    config = sweep_config(tiny_folder)
+    out = tmp_path / "r"
+    result = run_experiment(config, out, progress=False, save_images=True)
+    files = sorted((out / "images").rglob("*.png"))
+    assert len(files) == len(result.records) == 4
+    first = image_file(out, "semantic", 10.0, result.records[-1]["image"])
+    assert first.is_file() and load_image(first).shape == (48, 48, 3)
+    first.unlink()
+    lines = (out / "results.jsonl").read_bytes()
+    again = run_experiment(config, out, progress=False, save_images=True)
+    assert first.is_file() and again.computed == 0  # sent again for its image only
+    assert (out / "results.jsonl").read_bytes() == lines  # no record added or changed
+    with pytest.raises(ConfigError, match="needs a results folder"):
+        run_experiment(config, None, progress=False, save_images=True)
+
+
+def test_saved_images_of_the_first_n_only(tmp_path, tiny_folder):
+    result = run_experiment(sweep_config(tiny_folder), tmp_path / "r", progress=False, save_images=1)
+    names = {p.stem for p in (tmp_path / "r" / "images").rglob("*.png")}
+    assert names == {Path(result.records[0]["image"]).stem}

@@ -10,7 +10,7 @@ import pytest
 
 from semcom.cli.main import main
 from semcom.errors import ConfigError
-from semcom.table4 import PUBLISHED_LABEL, parse_schemes, run_table4, table4_config
+from semcom.table4 import PUBLISHED_LABEL, PUBLISHED_NOTE, parse_schemes, run_table4, table4_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,8 @@ def tiny_run(tmp_path_factory):
 
 
 def test_outputs_written(tiny_run):
-    for name in ("table.md", "table.csv", "table.json", "psnr_vs_bits.png", "psnr_vs_snr.png"):
+    for name in ("table.md", "table.csv", "table.json", "psnr_vs_bits.png", "psnr_vs_snr.png",
+                 "side_by_side_0dB.png", "side_by_side_10dB.png"):
         assert (tiny_run / name).is_file(), name
     assert (tiny_run / "psnr_vs_bits.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -53,6 +54,8 @@ def test_rows_and_published_figures(tiny_run):
                                                                             "generative", "generative+side", "bound"}
     md = (tiny_run / "table.md").read_text()
     assert PUBLISHED_LABEL in md and "at capacity" in md and "wall time" in md
+    assert f"[1] Published rows are the white paper's own figures, not measured here: {PUBLISHED_NOTE}" in md
+    assert "bits per image are those totals / 300" in md and "± " in md  # a one-image run has no interval
     rows = list(csv.DictReader(open(tiny_run / "table.csv")))
     assert len(rows) == 10 + 3
 
@@ -119,3 +122,23 @@ def test_a_folder_with_its_own_captions_uses_them(tmp_path):
     config = table4_config(images=str(tmp_path), schemes="generative")
     (entry,) = [s for s in config["schemes"] if s["name"] == "gai"]
     assert Path(entry["options"]["captions"]) == (tmp_path / "captions.json").resolve()
+
+
+def test_jscc_row_uses_the_checkpoint_of_the_channel_and_cbr():
+    def model(**options):
+        (entry,) = table4_config(schemes="semantic", **options)["schemes"]
+        return entry["options"]["model"]
+
+    assert model() == "jscc-awgn-cbr1-16"
+    assert model(channel="rayleigh") == "jscc-rayleigh-cbr1-16"
+    assert model(cbr=1 / 48) == "jscc-awgn-cbr1-48"
+    assert model(cbr=1 / 48, jscc_model="my-folder") == "my-folder"
+
+
+def test_side_by_side_shows_saved_reconstructions(tiny_run):
+    report = json.loads((tiny_run / "table.json").read_text())
+    runs = Path(report["results_folder"])
+    saved = sorted(p.relative_to(runs / "images").parts[:2] for p in (runs / "images").rglob("*.png"))
+    assert saved == sorted((s, f"{snr}dB") for s in ("traditional", "semantic", "generative", "bound")
+                           for snr in ("0", "10"))
+    assert "side_by_side_0dB.png" in report["figures"] and report["meta"]["codecs"]["libheif"]

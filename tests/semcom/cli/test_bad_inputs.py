@@ -70,7 +70,8 @@ TOMLS = {
     "scheme_option": 'snr_db = [1.0]\n[scheme]\nname = "bound"\nwidth = 3\n',
     "schemes_text": 'snr_db = [1.0]\nschemes = "bound"\n',
     "jscc_model": 'snr_db = [1.0]\n[images]\nlimit = 1\ncrop = 32\n[scheme]\nname = "jscc"\nmodel = "nope"\n',
-    "jscc_cbr": 'snr_db = [1.0]\n[images]\nlimit = 1\ncrop = 32\n[scheme]\nname = "jscc"\ncbr = "1/48"\n',
+    "jscc_cbr": ('snr_db = [1.0]\n[images]\nlimit = 1\ncrop = 32\n[scheme]\nname = "jscc"\nmodel = "jscc-awgn-cbr1-16"\n'
+                 'cbr = "1/48"\n'),
     "malformed": 'snr_db = [0.0\n[scheme]\n',
 }
 
@@ -95,10 +96,10 @@ CASES = [
     (["transmit", "{text_png}", "--scheme", "bound"], "not a readable image file"),
     (["transmit", "{empty}", "--scheme", "bound"], "is a folder, not an image file"),
     (["transmit", "/nonexistent.png", "--scheme", "bound"], "image file not found: /nonexistent.png"),
-    ([*IMAGE, "--snr-db", "nan"], "argument --snr-db: must be a finite number from -50 to 100 dB"),
-    ([*IMAGE, "--snr-db", "inf"], "argument --snr-db: must be a finite number"),
-    ([*IMAGE, "--snr-db", "1e9"], "argument --snr-db: must be a finite number from -50 to 100 dB, got '1e9'"),
-    ([*IMAGE, "--snr-db", "abc"], "argument --snr-db: must be a finite number"),
+    ([*IMAGE, "--snr-db", "nan"], "argument --snr-db: must be a list of one or more values, each a finite number from -50 to 100 dB"),
+    ([*IMAGE, "--snr-db", "inf"], "argument --snr-db: must be a list of one or more values, each a finite number"),
+    ([*IMAGE, "--snr-db", "1e9"], "argument --snr-db: must be a list of one or more values, each a finite number from -50 to 100 dB, got '1e9'"),
+    ([*IMAGE, "--snr-db", "abc"], "argument --snr-db: must be a list of one or more values, each a finite number"),
     ([*IMAGE, "--cbr", "0"], "argument --cbr: must be a fraction in (0, 1]"),
     ([*IMAGE, "--cbr", "3/2"], "argument --cbr: must be a fraction in (0, 1]"),
     ([*IMAGE, "--cbr", "1/0"], "argument --cbr: must be a fraction in (0, 1]"),
@@ -111,7 +112,9 @@ CASES = [
     (["transmit", "{image}", "--channel", "wifi"], "argument --channel: invalid choice: 'wifi'"),
     ([*IMAGE, "--mcs", "3"], "scheme 'bound' does not take --mcs"),
     (["transmit", "{image}", "--scheme", "jscc", "--model", "/nonexistent"], "JSCC checkpoint '/nonexistent' not found"),
-    (["transmit", "{image}", "--scheme", "jscc", "--cbr", "1/48"], "is trained for CBR 0.06250, not 0.02083"),
+    (["transmit", "{image}", "--scheme", "jscc", "--model", "jscc-awgn-cbr1-16", "--cbr", "1/48"],
+     "is trained for CBR 0.06250, not 0.02083"),
+    (["transmit", "{image}", "--scheme", "jscc", "--cbr", "1/8"], "no shipped JSCC checkpoint is trained for CBR 1/8"),
     ([*GAI, "--prompt-bits", "-5"], "argument --prompt-bits: must be an integer from 0 to 1000000"),
     ([*GAI, "--steps", "0"], "argument --steps: must be an integer from 1 to 1000"),
     ([*GAI, "--steps", "1001"], "argument --steps: must be an integer from 1 to 1000"),
@@ -243,8 +246,9 @@ CASES = [
     (["link", "bler-table", "--out", "{empty}"], "is a folder; give a file name"),
     (["link", "bler-table", "--out", "{tmp}/b.txt"], "must end with one of: .json"),
     # demo
-    (["demo", "--bytes", "0"], "argument --bytes: must be an integer from 1 to 8388608, got '0'"),
-    (["demo", "--bytes", "-4"], "argument --bytes: must be an integer from 1 to 8388608"),
+    (["demo", "--bytes", "0"], "argument --bytes: must be an integer at least 1, got '0'"),
+    (["demo", "--bytes", "-4"], "argument --bytes: must be an integer at least 1"),
+    (["demo", "--bytes", "8388609"], "--bytes must be at most 8388608, got 8388609"),
     (["demo", "--channels", "wifi"], "argument --channels: must be a list of one or more values, each one of: awgn"),
     (["demo", "--channels", ","], "argument --channels: must be a list of one or more values"),
     (["demo", "--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295"),
@@ -348,9 +352,9 @@ def tripwires(monkeypatch):
     for name in SCHEMES.names():
         monkeypatch.setattr(SCHEMES.get(name), "transmit", computed)
     monkeypatch.setattr(DigitalLink, "transmit", computed)
-    monkeypatch.setattr("semcom.cli.link.simulate_ber", computed)
-    monkeypatch.setattr("semcom.cli.link.generate_bler_table", computed)
-    monkeypatch.setattr("semcom.cli.network.simulate", computed)
+    monkeypatch.setattr("semcom.link.ber.simulate_ber", computed)
+    monkeypatch.setattr("semcom.link.bler_table.generate_bler_table", computed)
+    monkeypatch.setattr("semcom.network.scenario.simulate", computed)
     monkeypatch.setattr("semcom.jscc.train.CropSampler.batch", computed)
     monkeypatch.setattr("semcom.semantic.corpus.load_flickr8k_pairs", computed)
 
@@ -414,7 +418,7 @@ def test_sys_exit_in_a_stage_is_reported(files, monkeypatch, capsys):
 
 def test_transmit_saves_nothing_partial(files, monkeypatch, capsys):
     """An image write that fails half-way leaves the earlier file and no temporary file beside it."""
-    import semcom.cli.evaluate as evaluate
+    import semcom.images
 
     out = Path(files["tmp"]) / "partial" / "out.png"
     out.parent.mkdir()
@@ -424,7 +428,7 @@ def test_transmit_saves_nothing_partial(files, monkeypatch, capsys):
         Path(path).write_bytes(b"half an ima")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evaluate, "save_image", broken)
+    monkeypatch.setattr(semcom.images, "save_image", broken)
     code, lines = run_cli(["transmit", files["image"], "--scheme", "bound", "--snr-db", "20", "--out", str(out)], capsys)
     assert code == 130 and lines[-1] == "semcom: interrupted; resume with the same command"
     assert out.read_bytes() == b"earlier result"

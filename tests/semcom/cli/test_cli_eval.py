@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 from skimage import data
 
@@ -40,7 +39,7 @@ def test_transmit_saves_the_reconstruction(folder, tmp_path, capsys):
     out = tmp_path / "out.png"
     assert main(["transmit", str(folder / "a.png"), "--scheme", "separation", "--codec", "webp", "--snr-db", "25",
                  "--cbr", "1/8", "--out", str(out), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)["result"]
+    (result,) = json.loads(capsys.readouterr().out)["results"]
     assert out.exists() and result["psnr"] > 20 and not result["failed"]
 
 
@@ -61,3 +60,26 @@ def test_bad_input_is_named(argv, match, capsys):
 def test_empty_folder_is_named(tmp_path, capsys):
     assert main(["eval", "--images", str(tmp_path)]) == 2
     assert "no image files" in capsys.readouterr().err
+
+
+def test_transmit_reads_the_folder_captions_and_takes_an_snr_list(tmp_path, capsys):
+    save_image(tmp_path / "cat.png", data.chelsea()[100:164, 100:164])
+    (tmp_path / "captions.json").write_text(json.dumps({"images": {"cat.png": {"caption": "a cat on a rug"}}}))
+    out = tmp_path / "rx.png"
+    assert main(["transmit", str(tmp_path / "cat.png"), "--scheme", "gai", "--generator", "fallback", "--keywords",
+                 "none", "--prompt-bits", "0", "--snr-db", "0,10", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["snr_db"] for r in report["results"]] == [0.0, 10.0]
+    assert all(r["details"]["sent_prompt"] == "a cat on a rug" for r in report["results"])
+    assert (tmp_path / "rx_0dB.png").is_file() and (tmp_path / "rx_10dB.png").is_file()
+
+
+def test_eval_table_gives_confidence_intervals_and_saves_images(folder, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "--scheme", "bound", "--images", str(folder), "--snr-db", "5,15", "--out", str(out),
+                 "--save-images"]) == 0
+    text = capsys.readouterr().out
+    assert "±" in text and "95 % confidence interval" in text
+    assert len(list((out / "images").rglob("*.png"))) == 4 and (out / "psnr_vs_snr.png").is_file()
+    assert main(["eval", "--scheme", "bound", "--images", str(folder), "--save-images"]) == 2
+    assert "--save-images needs --out" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -52,3 +53,27 @@ def test_demo_runs(capsys):
     assert main(["demo", "--snr-db", "10", "--channels", "awgn", "--bytes", "300", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["results"]
     assert row["delivered"] and row["channel_uses"] > 0
+
+
+def test_link_ber_table_shows_error_counts_and_a_bound_when_nothing_failed(capsys):
+    assert main(["link", "ber", "--code", "none", "--snr-db", "0,30", "--bits", "2000", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    zero_row = next(line for line in out.splitlines() if line.strip().startswith("30.00"))
+    bits = int(re.search(r" 0/(\d+) ", zero_row).group(1))  # "0/N": no bit error in N bits
+    assert f"< {1 / bits:.3e}" in zero_row
+    assert "'< 1/N': no error among the N bits" in out
+    first = next(line for line in out.splitlines() if line.strip().startswith("0.00"))
+    errors, counted = first.split()[2].split("/")
+    assert int(errors) > 0 and float(first.split()[1]) == pytest.approx(int(errors) / int(counted), rel=1e-3)
+
+
+def test_link_ber_shows_progress(capsys):
+    assert main(["link", "ber", "--code", "none", "--snr-db", "0", "--bits", "2000"]) == 0
+    assert "BER" in capsys.readouterr().err  # the progress bar, on stderr
+
+
+def test_link_ber_plot(tmp_path, capsys):
+    plot = tmp_path / "ber.png"
+    assert main(["link", "ber", "--code", "none", "--snr-db", "0,30", "--bits", "2000", "--no-progress",
+                 "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:4] == b"\x89PNG" and f"wrote {plot}" in capsys.readouterr().out

@@ -14,7 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from safetensors.torch import load_file
 
@@ -113,6 +112,8 @@ def _report(name: str, outcome: dict) -> None:
 @pytest.mark.parametrize("kills, images, executor", [
     pytest.param(2, 2, [], id="2-kills"),
     pytest.param(2, 2, ["--executor", "process", "--workers", "2"], id="2-kills-process"),
+    # a Ray instance starts with each attempt (about 20 s on 2 cores); experiments/kill_resume.py runs it too
+    pytest.param(2, 2, ["--executor", "ray", "--workers", "2"], id="2-kills-ray", marks=pytest.mark.slow),
     pytest.param(15, 4, [], id="15-kills", marks=pytest.mark.slow),
 ])
 def test_run_survives_kills(launcher, tmp_path, kills, images, executor):

@@ -296,3 +296,29 @@ def test_cli_parses_train_jscc():
     assert parser.parse_args(["train", "jscc", "--out", "x"]).cbr == 1 / 16
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "jscc", "--cbr", "one", "--out", "x"])
+
+
+def test_checkpoint_picked_by_channel_and_cbr():
+    from semcom.jscc.checkpoint import pick_checkpoint
+
+    assert pick_checkpoint("awgn") == "jscc-awgn-cbr1-16"
+    assert pick_checkpoint("rayleigh", 1 / 16) == "jscc-rayleigh-cbr1-16"
+    assert pick_checkpoint("awgn", "1/48") == "jscc-awgn-cbr1-48"
+    assert pick_checkpoint("rayleigh", 1 / 48) == "jscc-awgn-cbr1-48"  # none for Rayleigh at 1/48: the AWGN one
+    with pytest.raises(ConfigError, match="no shipped JSCC checkpoint is trained for CBR 1/8; shipped: "):
+        pick_checkpoint("awgn", "1/8")
+
+
+def test_scheme_uses_the_matching_checkpoint_and_labels_a_mismatch():
+    import warnings
+
+    from semcom.schemes import make_scheme
+
+    assert make_scheme("jscc", channel="rayleigh").model_name == "jscc-rayleigh-cbr1-16"
+    assert make_scheme("jscc", cbr=1 / 48).model_name == "jscc-awgn-cbr1-48"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tdl = make_scheme("jscc", channel="tdl")
+    assert tdl.model_name == "jscc-awgn-cbr1-16" and "trained on awgn" in tdl.card().label
+    assert any("trained on awgn, not on tdl" in str(w.message) for w in caught)
+    assert "trained on" not in make_scheme("jscc").card().label

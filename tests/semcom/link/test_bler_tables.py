@@ -55,7 +55,7 @@ def test_tables_in_the_environment_folder_come_first(tmp_path, monkeypatch):
 def test_bler_table_writes_to_the_working_folder_not_the_shipped_table(tmp_path, monkeypatch, capsys):
     shipped = (SHIPPED_TABLES / "bler_awgn.json").read_bytes()
     simulated = load_bler_table("awgn")
-    monkeypatch.setattr("semcom.cli.link.generate_bler_table", lambda channel, **options: simulated)
+    monkeypatch.setattr("semcom.link.bler_table.generate_bler_table", lambda channel, **options: simulated)
     monkeypatch.chdir(tmp_path)
     assert main(["link", "bler-table", "--channel", "awgn"]) == 0
     assert capsys.readouterr().out.strip() == "wrote bler_awgn.json"
