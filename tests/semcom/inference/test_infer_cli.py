@@ -1,4 +1,5 @@
 import json
+import pytest
 
 from semcom.cli.main import main
 
@@ -54,3 +55,16 @@ def test_bad_config_is_one_error_line(tmp_path, capsys):
     cfg.write_text(CONFIG.replace('modes = ["device", "adaptive", "cascade"]', 'modes = ["teleport"]'))
     assert main(["infer", "run", str(cfg)]) == 2
     assert "unknown mode 'teleport'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("chain, first", [("vit-gpt2", "vit.embed"), ("jscc", "enc0")])
+def test_plan_other_chains_with_analog_features(tmp_path, capsys, chain, first):
+    cfg = tmp_path / "c.toml"
+    text = CONFIG.replace("[plan]\nseq_len = 8", f'[plan]\nchain = "{chain}"\nimage = [64, 48]')
+    cfg.write_text('features = "analog"\n' + text)
+    assert main(["infer", "plan", str(cfg), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["features"] == "analog" and plan["model"]["chain"] == chain
+    for r in plan["rows"]:
+        assert r["adaptive"] <= min(r["device"], r["edge"]) * (1 + 1e-12)
+
