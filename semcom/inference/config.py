@@ -84,7 +84,10 @@ def parse_config(cfg: dict) -> InferenceConfig:
         node = net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w),
                                  _get(n, "flops", _NUM, where=w), _get(n, "memory", int, where=w)))
         if "memory_bandwidth" in n:
-            bandwidth[node.name] = float(_get(n, "memory_bandwidth", _NUM, where=w))
+            value = float(_get(n, "memory_bandwidth", _NUM, where=w))
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"key {w}memory_bandwidth must be a positive number of bytes/s, got {value}")
+            bandwidth[node.name] = value
     for i, l in enumerate(_get(cfg, "links", list)):
         w = f"links[{i}]."
         kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
@@ -138,7 +141,10 @@ def plan_profile(cfg: InferenceConfig):
         from semcom.inference.profiles import captioner_architecture, vit_gpt2_profile
 
         config, source = captioner_architecture(p.get("captioner_model"))
-        profile = vit_gpt2_profile(config=config, caption_tokens=int(p.get("caption_tokens", 8)), name=source)
+        tokens = p.get("caption_tokens", 8)
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise ConfigError(f"[plan] caption_tokens must be a positive integer, got {tokens!r}")
+        profile = vit_gpt2_profile(config=config, caption_tokens=tokens, name=source)
         return profile, {"name": f"ViT-GPT2 captioner {source}", "chain": chain}
     if chain == "jscc":
         from semcom.inference.profiles import jscc_profile
@@ -148,7 +154,10 @@ def plan_profile(cfg: InferenceConfig):
             from semcom.jscc.checkpoint import load_checkpoint
 
             model = load_checkpoint(str(p["jscc"]))
-        width, height = (int(v) for v in p.get("image", [768, 512]))
+        image = p.get("image", [768, 512])
+        if not (isinstance(image, list) and len(image) == 2 and all(isinstance(v, int) and v > 0 for v in image)):
+            raise ConfigError(f"[plan] image must be [width, height] in pixels, got {image!r}")
+        width, height = image
         profile = jscc_profile(model, height=height, width=width)
         return profile, {"name": profile.name, "chain": chain}
     from semcom.inference.lm import load_caption_lm

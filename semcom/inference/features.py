@@ -2,9 +2,10 @@
 
 A feature (a ``[T, d]`` activation) is quantised to 8 bits per value with one affine range per tensor,
 packed as ``T (16 bits) | low, high (2 x float32) | values | CRC-32`` and sent with the one ARQ loop
-(:func:`semcom.link.arq.send`): the payload is resent while a code block's CRC fails or the packet's
-own CRC-32 does not match, up to ``rounds`` times. When the rounds run out the transfer raises
-:class:`LinkFailedError` -- a feature is never decoded from a packet that did not pass both checks.
+(:func:`semcom.link.arq.send`): a one-block packet is resent while its code block's CRC fails or the
+packet's own CRC-32 does not match, a longer one has its failed code blocks resent (selective ARQ), up
+to ``rounds`` rounds. When the rounds run out the transfer raises :class:`LinkFailedError` -- a feature
+is never decoded from a packet that did not pass both checks.
 Token ids travel the same way (``count | ids | CRC-32``).
 
 Sent analog (``Route.features="analog"``), a feature's values go as complex symbols over the link's
@@ -116,22 +117,34 @@ class Hop:
 
 def transfer(link: Link, bits: np.ndarray, decode, clock: SimClock, *, rounds: int, generator: torch.Generator,
              hops: list[Hop], mcs: int | None = None):
-    """Send ``bits`` over ``link`` with the ARQ loop, the receiver accepting a copy only when ``decode``
-    returns a value; charge the link's cost to ``clock``. Raises :class:`LinkFailedError` when no copy is accepted."""
+    """Send ``bits`` over ``link`` and return ``decode(received)``; charge the link's cost to ``clock``.
 
-    def accept(received):
-        value = decode(received)
-        return value is not None, value
+    A packet of one code block is resent whole while its CRC fails or ``decode`` refuses it (returns None),
+    up to ``rounds`` times. A longer packet resends only its code blocks whose CRC failed, for up to
+    ``rounds`` rounds (selective ARQ, as 5G HARQ does); the reassembled packet must then pass ``decode``
+    (its CRC-32). Raises :class:`LinkFailedError` when no copy is accepted."""
+    digital = link.digital_link(mcs)
+    if digital.plan(int(bits.size), link.snr_db).num_blocks > 1:
+        delivery = send(digital, bits, link.snr_db, rounds=rounds, generator=generator, selective=True)
+        value = decode(delivery.bits) if delivery.ok else None
+        why = ("its code blocks failed their CRC" if not delivery.ok else "it failed its CRC-32")
+    else:
+        def accept(received):
+            got = decode(received)
+            return got is not None, got
 
-    delivery = send(link.digital_link(mcs), bits, link.snr_db, rounds=rounds, generator=generator, accept=accept)
+        delivery = send(digital, bits, link.snr_db, rounds=rounds, generator=generator, accept=accept)
+        value = delivery.value if delivery.ok else None
+        why = "it failed its CRC"
+    ok = value is not None
     clock.charge_link(link, delivery.cost)
-    hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, delivery.ok))
-    if not delivery.ok:
-        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet failed its CRC {delivery.retransmissions + 1} "
-                                f"times at {link.snr_db:g} dB")
+    hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, ok))
+    if not ok:
+        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet did not arrive after "
+                                f"{delivery.retransmissions} retransmission rounds at {link.snr_db:g} dB: {why}")
         error.hops = hops  # what the request had sent, the failed packet included
         raise error
-    return delivery.value
+    return value
 
 
 def pack_analog_header(count: int, mean: float, scale: float) -> np.ndarray:

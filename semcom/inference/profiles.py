@@ -33,11 +33,13 @@ State = Any  # a tensor or a tuple of tensors
 
 @dataclass
 class Stage:
-    """One link of a chain: ``fn(state) -> state``; ``modules`` hold the weights it uses (parameter bytes)."""
+    """One link of a chain: ``fn(state) -> state``; ``modules`` hold the weights it uses (parameter bytes);
+    ``channel_symbols``: its output is made for the channel (a JSCC bottleneck)."""
 
     name: str
     fn: Callable[[State], State]
     modules: tuple[nn.Module, ...] = ()
+    channel_symbols: bool = False  # its output is made for the channel (see LayerProfile)
 
 
 def _tensors(state: State) -> list[torch.Tensor]:
@@ -87,7 +89,8 @@ def measure_chain(stages: Sequence[Stage], example: State, *, input_bits: int, r
             state = stage.fn(state)
         values, side = _float_values(state), _int_bits(state, id_bits)
         layers.append(LayerProfile(stage.name, float(counter.get_total_flops()), 8 * values + side + FEATURE_HEADER_BITS,
-                                   _param_bytes(stage.modules), 4 * (before + values), values, side))
+                                   _param_bytes(stage.modules), 4 * (before + values), values, side,
+                                   stage.channel_symbols))
     if result_bits is not None:
         last = layers[-1]
         layers[-1] = LayerProfile(last.name, last.flops, result_bits, last.param_bytes, last.act_bytes)
@@ -115,9 +118,9 @@ def jscc_stages(model, snr_db: float) -> list[Stage]:
     """The JSCC model as a chain, image to image, with the channel noise-free (the planner decides where
     the bottleneck's symbols cross, and how): ``enc0..enc3`` (the linear skip path's output rides along
     from ``enc0``), ``bottleneck`` (the C real channels the JSCC sends: ``C/2`` complex symbols per
-    16x16 patch), ``receive`` (received values with the receiver's per-symbol SNR map, the decoder's
-    input conv), ``dec0..dec3``, ``output`` (the skip path back, sigmoid). Input: a padded image
-    ``[1, 3, Hp, Wp]`` in [0, 1]."""
+    16x16 patch; sent analog they need no header, the decoder takes them power-normalised), ``receive``
+    (received values with the receiver's per-symbol SNR map, the decoder's input conv), ``dec0..dec3``,
+    ``output`` (the skip path back, sigmoid). Input: a padded image ``[1, 3, Hp, Wp]`` in [0, 1]."""
     from semcom.jscc.model import SNR_SCALE_DB
 
     s = torch.tensor([float(snr_db)], device=next(model.parameters()).device) / SNR_SCALE_DB
@@ -166,7 +169,7 @@ def jscc_stages(model, snr_db: float) -> list[Stage]:
 
     stages = [Stage("enc0", enc0, (model.encoder[0],) + ((skip_enc,) if skip_enc is not None else ()))]
     stages += [Stage(f"enc{i}", enc(i), (model.encoder[i],)) for i in range(1, 4)]
-    stages.append(Stage("bottleneck", bottleneck, (model.to_channel,)))
+    stages.append(Stage("bottleneck", bottleneck, (model.to_channel,), channel_symbols=True))
     stages.append(Stage("receive", receive, (model.from_channel,)))
     stages += [Stage(f"dec{i}", dec(i), (model.decoder[i],)) for i in range(4)]
     stages.append(Stage("output", output, (skip_dec,) if skip_dec is not None else ()))

@@ -50,7 +50,9 @@ class LayerProfile:
     """One layer: ``flops`` per call, ``out_bits`` of its output as a digital packet, ``param_bytes``
     of weights and ``act_bytes`` of activation memory it needs; ``out_values`` real values of that output
     that may go analog instead (0: the output is token ids, digital only) and ``side_bits`` of it that
-    travel digitally either way (token ids riding along with a feature; headers not counted)."""
+    travel digitally either way (token ids riding along with a feature; headers not counted);
+    ``channel_symbols``: the output is made for the channel (a JSCC bottleneck, whose decoder takes the
+    power-normalised symbols as they arrive), so analog it needs no header and no SNR floor."""
 
     name: str
     flops: float
@@ -59,6 +61,7 @@ class LayerProfile:
     act_bytes: int = 0
     out_values: int = 0
     side_bits: int = 0
+    channel_symbols: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ class ChainProfile:
 
     def side_bits_at(self, cut: int) -> int:
         """Bits at cut ``cut`` that stay digital when its values cross analog (the header included)."""
-        return ANALOG_HEADER_BITS + (0 if cut == 0 else self.layers[cut - 1].side_bits)
+        if cut == 0:
+            return ANALOG_HEADER_BITS
+        layer = self.layers[cut - 1]
+        return layer.side_bits + (0 if layer.channel_symbols else ANALOG_HEADER_BITS)
 
 
 def gpt2_profile(n_embd: int, n_layer: int, vocab_size: int, seq_len: int, *, n_positions: int | None = None,
@@ -278,8 +284,8 @@ class _Costs:
             link, route, profile = self.route.up[tier], self.route, self.profile
             values = profile.values_at(cut)
             if route.features == "analog" and values > 0:
-                self._up[key] = analog_seconds(link, values, profile.side_bits_at(cut), route.mcs,
-                                               route.analog_min_snr_db)
+                floor = None if profile.layers[cut - 1].channel_symbols else route.analog_min_snr_db
+                self._up[key] = analog_seconds(link, values, profile.side_bits_at(cut), route.mcs, floor)
             else:
                 self._up[key] = transfer_seconds(link, profile.bits_at(cut), route.mcs)
         return self._up[key]

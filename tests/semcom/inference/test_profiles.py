@@ -12,9 +12,9 @@ from semcom.inference.split import Route, brute_force, fixed_plan, plan_split
 from semcom.network.nodes import tiered_network
 
 
-def route(snr_db: float = 10.0, features: str = "digital") -> Route:
+def route(snr_db: float = 10.0, features: str = "digital", floor: float | None = None) -> Route:
     net = tiered_network((1e12, 1e14, 1e15), (8 * 2**30, 64 * 2**30, 2**40), snr_db=snr_db, bandwidth_hz=2e7)
-    return Route.through(net, ["ue", "edge", "cloud"], features=features)
+    return Route.through(net, ["ue", "edge", "cloud"], features=features, analog_min_snr_db=floor)
 
 
 def test_measured_caption_lm_chain_matches_the_analytic_profile():
@@ -65,6 +65,11 @@ def test_default_jscc_on_meta_plans_its_bottleneck_across_the_radio_hop():
     plan = plan_split(profile, r)
     assert plan.latency_s == pytest.approx(brute_force(profile, r).latency_s, rel=1e-12)
     assert plan.cuts[0] == 5  # the encoder on the phone, the bottleneck's symbols over the air
+    # below every MCS no packet crosses, but the bottleneck's symbols need no header: the JSCC still works
+    assert not plan_split(profile, route(-5.0, "digital")).feasible
+    low = plan_split(profile, route(-5.0, "analog"))
+    assert low.feasible and low.cuts[0] == 5
+    assert plan_split(profile, route(-5.0, "analog", floor=10.0)).feasible  # the floor is for hidden features only
 
 
 def test_tiny_vit_gpt2_chain_equals_the_model():
