@@ -6,7 +6,7 @@ charged on its node at :func:`~semcom.inference.split.gpt2_step_flops` for the t
 positions whose logits it needed; with ``cache=False`` every pass is a full pass over the whole
 sequence (the reference the cache is measured against). On a node with a memory bandwidth
 (``Route.memory_bandwidth``) a pass takes at least the time to stream the model's float32 weights
-once -- decoding a few tokens is memory-bound on real hardware, which is what lets a verification pass
+once (the parameter bytes of its chain profile, as a split pass counts them) -- decoding a few tokens is memory-bound on real hardware, which is what lets a verification pass
 over k drafted tokens cost about what one token's pass costs; it is then charged the FLOPs the node
 could have done in that time. Every packet crosses its link for real
 (:func:`~semcom.inference.features.transfer`: ARQ, CRC-32, charged to the clock).
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from semcom.errors import ConfigError
-from semcom.inference.features import Hop, pack_tokens, transfer, unpack_tokens
+from semcom.inference.features import Hop, model_profile, pack_tokens, transfer, unpack_tokens
 from semcom.inference.lm import EOS, MAX_TOKENS
 from semcom.inference.split import Route, gpt2_step_flops
 from semcom.network.clock import SimClock
@@ -57,8 +57,8 @@ class CachedLM:
         self.lm, self.use_cache, self.clock, self.node = lm, cache, clock, node
         self.weight_flops = 0.0  # the FLOPs the node does while its weights stream in once
         if bandwidth is not None and node is not None:
-            weight_bytes = 4 * sum(p.numel() for p in lm.model.parameters())
-            self.weight_flops = weight_bytes / bandwidth * node.flops
+            profile = model_profile(lm, 1)  # the same weights as a split pass over the whole chain
+            self.weight_flops = sum(l.param_bytes for l in profile.layers) / bandwidth * node.flops
         self.kv = DynamicCache() if cache else None
         self.ids: list[int] = []  # the tokens whose keys and values the cache holds
 

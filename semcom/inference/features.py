@@ -31,7 +31,7 @@ from semcom.link.analog import AnalogLink, complex_to_real, real_to_complex
 from semcom.link.arq import LinkCost, send
 from semcom.network.clock import SimClock
 from semcom.network.nodes import Link
-from semcom.inference.split import ChainProfile, Plan, Route, gpt2_profile
+from semcom.inference.split import ChainProfile, Plan, Route, gpt2_profile, range_flops
 
 
 class LinkFailedError(SemcomError):
@@ -252,7 +252,8 @@ def split_forward(lm, ids: list[int], plan: Plan, route: Route, clock: SimClock,
     for t in range(last + 1):
         a, b = plan.ranges[t]
         if b > a:
-            clock.charge_compute(route.nodes[t], sum(l.flops for l in profile.layers[a:b]))
+            node = route.nodes[t]
+            clock.charge_compute(node, range_flops(profile, a, b, node, route.bandwidth(node)))
             state = run_layers(lm.model, a, b, state if a > 0 else torch.tensor(state), n_layer)
         if t < last:
             link = route.up[t]

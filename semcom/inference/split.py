@@ -6,7 +6,9 @@ climb (``device -> edge -> cloud``), with the uplink and downlink between each p
 layers ``[c_t, c_{t+1})`` on tier ``t`` (cut points ``0 <= c_1 <= ... <= c_{K-1} <= n``); its
 end-to-end latency is
 
-* compute: each layer's FLOPs over its node's FLOP/s;
+* compute: each layer's FLOPs over its node's FLOP/s (on a node with a memory bandwidth,
+  ``Route.memory_bandwidth``, at least the time to read the weights of the layers it runs: a pass over
+  few tokens is memory-bound);
 * transfers: the chain's input (when the device runs nothing) or the activation at the cut, over each
   uplink the data climbs (relayed through a tier that runs nothing); the result back down to the device
   (or, for a chain whose result is wanted at the route's top -- ``ChainProfile.result_at="top"`` --, up
@@ -235,6 +237,16 @@ class Plan:
                 "transfer_s": self.transfer_s, "layers": {n: [a, b] for n, (a, b) in zip(self.nodes, self.ranges)}}
 
 
+def range_flops(profile: ChainProfile, a: int, b: int, node: Node, bandwidth: float | None = None) -> float:
+    """FLOPs charged for layers ``[a, b)`` on ``node``: their FLOPs, or, when the node has a memory
+    ``bandwidth`` (bytes/s) and reading their weights takes longer, the FLOPs it could do meanwhile."""
+    layers = profile.layers[a:b]
+    flops = float(sum(l.flops for l in layers))
+    if bandwidth is not None and layers:
+        flops = max(flops, sum(l.param_bytes for l in layers) / bandwidth * node.flops)
+    return flops
+
+
 def _ranges(cuts: Sequence[int], n: int) -> list[tuple[int, int]]:
     bounds = [0, *cuts, n]
     return [(bounds[t], bounds[t + 1]) for t in range(len(bounds) - 1)]
@@ -272,11 +284,17 @@ class _Costs:
         self.profile, self.route = profile, route
         self.prefix = [list(itertools.accumulate((l.flops / node.flops for l in profile.layers), initial=0.0))
                        for node in route.nodes]
+        self.weights = list(itertools.accumulate((l.param_bytes for l in profile.layers), initial=0))
+        self.bandwidth = [route.bandwidth(node) for node in route.nodes]
         self._up: dict[tuple[int, int], float] = {}
         self._back: list[float] | None = None
 
     def compute(self, tier: int, a: int, b: int) -> float:
-        return self.prefix[tier][b] - self.prefix[tier][a]
+        seconds = self.prefix[tier][b] - self.prefix[tier][a]
+        bandwidth = self.bandwidth[tier]
+        if bandwidth is not None and b > a:  # memory-bound: the range's weights stream in once
+            seconds = max(seconds, (self.weights[b] - self.weights[a]) / bandwidth)
+        return seconds
 
     def up(self, tier: int, cut: int) -> float:
         key = (tier, cut)

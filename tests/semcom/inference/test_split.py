@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from semcom.errors import ConfigError
 from semcom.inference.split import (ChainProfile, LayerProfile, Route, analog_channel_uses, brute_force, evaluate,
                                     fixed_plan, gpt2_profile, gpt2_step_flops, plan_split, transfer_seconds)
 from semcom.network.nodes import Network, Node
@@ -38,7 +39,8 @@ def test_planner_matches_brute_force_on_random_small_chains(seed):
     names = ["ue", "edge", "cloud"][: rng.choice([1, 2, 3])]
     memory = rng.choice([10**9, 2_000_000, 600_000])
     route = Route.through(network(rng, memory), names, features=rng.choice(["digital", "analog"]),
-                          analog_min_snr_db=rng.choice([None, 12.0]))
+                          analog_min_snr_db=rng.choice([None, 12.0]),
+                          memory_bandwidth=rng.choice([{}, {"ue": 1e6}, {"ue": 1e7, "edge": 1e9}]))
     dp, ref = plan_split(chain, route), brute_force(chain, route)
     if math.isinf(ref.latency_s):
         assert math.isinf(dp.latency_s)
@@ -136,3 +138,15 @@ def test_step_flops_match_the_profile_and_the_cache_saves_work():
     full = gpt2_step_flops(d, L, V, 0, T + 1)
     cached = gpt2_step_flops(d, L, V, T, 1)
     assert cached < full / 5
+
+
+def test_memory_bound_node_pays_for_reading_its_weights():
+    chain = gpt2_profile(128, 4, 1504, 12)
+    net = network(random.Random(8), 2**30)
+    weights = sum(l.param_bytes for l in chain.layers)
+    bound = Route.through(net, ["ue", "edge"], memory_bandwidth={"ue": 1e6})
+    free = Route.through(net, ["ue", "edge"])
+    assert fixed_plan(chain, bound, 0).compute_s == pytest.approx(weights / 1e6, rel=1e-12)
+    assert fixed_plan(chain, free, 0).compute_s == pytest.approx(sum(l.flops for l in chain.layers) / net.node("ue").flops)
+    with pytest.raises(ConfigError, match="memory bandwidth"):
+        Route.through(net, ["ue", "edge"], memory_bandwidth={"ue": 0.0})
