@@ -91,7 +91,8 @@ def sweep_rows(report: Report, title: str, sweep: dict) -> None:
     for r in sweep["rows"]:
         best_fixed = min(r["device"], r["edge"], r["cloud"])
         assert r["adaptive"] <= best_fixed * (1 + 1e-12), r
-        gain = f"{best_fixed / r['adaptive']:5.2f}x" if math.isfinite(r["adaptive"]) else "     -"
+        gain = (f"{best_fixed / r['adaptive']:5.2f}x" if math.isfinite(best_fixed) else "  only") \
+            if math.isfinite(r["adaptive"]) else "     -"
         report.add({"section": title, "features": sweep["features"], **r},
                    f"{r['snr_db']:7.1f} {1e3 * r['device']:10.3f} {1e3 * r['edge']:10.3f} {1e3 * r['cloud']:10.3f}"
                    f" {1e3 * r['adaptive']:10.3f} {gain} {1e6 * r['planning_s']:8.0f}  {r['plan'] if math.isfinite(r['adaptive']) else 'none'}")
@@ -127,7 +128,8 @@ def service_latency(report: Report, args, service: CollaborativeInferenceService
         lat, where, ok, planning = {}, "", 1.0, 0.0
         for mode in ("device", "edge", "cloud", "adaptive"):
             rep = service.run(cfg.network, SimClock(), route=cfg.route, requests=requests, mode=mode,
-                              max_new_tokens=args.service_tokens, rounds=cfg.rounds, fallback="device")
+                              max_new_tokens=args.service_tokens, rounds=cfg.rounds, fallback="device",
+                              memory_bandwidth=cfg.memory_bandwidth)
             lat[mode] = rep.metrics["mean_latency_s"]
             if mode == "adaptive":
                 planning = rep.metrics["planning_s"] / n
@@ -147,7 +149,8 @@ def service_latency(report: Report, args, service: CollaborativeInferenceService
         for snr, req in zip(trace, requests * len(trace)):
             set_first_hop_snr(cfg, snr)
             rep = service.run(cfg.network, SimClock(), route=cfg.route, requests=[req], mode=mode,
-                              max_new_tokens=args.service_tokens, rounds=cfg.rounds, fallback="device")
+                              max_new_tokens=args.service_tokens, rounds=cfg.rounds, fallback="device",
+                              memory_bandwidth=cfg.memory_bandwidth)
             total += float(rep.latency_s)
             if mode == "adaptive":
                 plans.append(rep.details[0]["where"].split(" x")[0])

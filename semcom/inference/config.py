@@ -188,7 +188,8 @@ def plan_sweep(cfg: InferenceConfig) -> dict:
     try:
         for snr in cfg.plan.get("snr_db", [first]):
             set_first_hop_snr(cfg, snr)
-            route = Route.through(cfg.network, cfg.route, features=cfg.features, analog_min_snr_db=cfg.analog_min_snr_db)
+            route = Route.through(cfg.network, cfg.route, features=cfg.features, analog_min_snr_db=cfg.analog_min_snr_db,
+                                  memory_bandwidth=cfg.memory_bandwidth)
             row = {"snr_db": float(snr)}
             for t, name in enumerate(cfg.route):
                 row[cfg.network.node(name).kind] = fixed_plan(profile, route, t).latency_s

@@ -110,3 +110,15 @@ def test_memory_split_with_analog_features_crosses_the_link_as_symbols():
     assert report.bits > 0 and report.channel_uses == sum(c.amount for c in clock.ledger if c.kind == "transmission")
     with pytest.raises(Exception, match="features"):
         service.run(network, SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], features="smoke")
+
+
+def test_on_a_memory_bound_device_speculative_beats_the_big_model_alone():
+    service = CollaborativeInferenceService()
+    bandwidth = {"ue": 1e7, "edge": 5e8}  # 20 FLOP per byte of weights on both
+    lat = {}
+    for mode in ("device", "speculative"):
+        report = service.run(net(), SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], mode=mode, max_new_tokens=8,
+                             speculative_target="device", memory_bandwidth=bandwidth)
+        assert report.details[0]["agreement"] == 1.0
+        lat[mode] = float(report.latency_s)
+    assert lat["speculative"] < lat["device"]
