@@ -286,7 +286,7 @@ class _Costs:
                        for node in route.nodes]
         self.weights = list(itertools.accumulate((l.param_bytes for l in profile.layers), initial=0))
         self.bandwidth = [route.bandwidth(node) for node in route.nodes]
-        self._up: dict[tuple[int, int], float] = {}
+        self._up: dict[tuple, float] = {}
         self._back: list[float] | None = None
 
     def compute(self, tier: int, a: int, b: int) -> float:
@@ -297,15 +297,20 @@ class _Costs:
         return seconds
 
     def up(self, tier: int, cut: int) -> float:
-        key = (tier, cut)
-        if key not in self._up:
-            link, route, profile = self.route.up[tier], self.route, self.profile
-            values = profile.values_at(cut)
-            if route.features == "analog" and values > 0:
-                floor = None if profile.layers[cut - 1].channel_symbols else route.analog_min_snr_db
-                self._up[key] = analog_seconds(link, values, profile.side_bits_at(cut), route.mcs, floor)
-            else:
-                self._up[key] = transfer_seconds(link, profile.bits_at(cut), route.mcs)
+        """Seconds to send the data at ``cut`` over uplink ``tier`` (cached by what is sent: the blocks of a
+        chain mostly send tensors of one size)."""
+        route, profile = self.route, self.profile
+        values = profile.values_at(cut)
+        if route.features == "analog" and values > 0:
+            symbols = profile.layers[cut - 1].channel_symbols
+            key = (tier, "analog", values, profile.side_bits_at(cut), symbols)
+            if key not in self._up:
+                floor = None if symbols else route.analog_min_snr_db
+                self._up[key] = analog_seconds(route.up[tier], values, key[3], route.mcs, floor)
+        else:
+            key = (tier, "digital", profile.bits_at(cut))
+            if key not in self._up:
+                self._up[key] = transfer_seconds(route.up[tier], key[2], route.mcs)
         return self._up[key]
 
     def end(self, tier: int) -> float:
