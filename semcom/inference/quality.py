@@ -38,9 +38,9 @@ def _mean(values: Sequence[float]) -> float:
 def feature_noise_sweep(lm, requests: Sequence[tuple[str, str]], snrs: Sequence[float], *, cut: int = 2,
                         features: Sequence[str] = FEATURE_TRANSPORTS, max_new: int = 6, rounds: int = 2,
                         seed: int = 0, bandwidth_hz: float = 1e6, channel: str = "awgn") -> list[dict]:
-    """One row per (SNR, transport): ``delivered`` share of requests, ``next_token_agreement``, ``ce_link`` /
-    ``ce_clean`` (nats, true next word), ``greedy_agreement`` and ``exact_match`` of the continuations (over
-    delivered requests), ``channel_uses`` of the uplink per split pass (the feature with its header and
+    """One row per (SNR, transport): ``delivered`` share of requests (every pass arrived),
+    ``next_token_agreement`` and ``ce_link`` / ``ce_clean`` (nats, true next word) over the first passes that
+    arrived, ``greedy_agreement`` and ``exact_match`` of the continuations over delivered requests, ``channel_uses`` of the uplink per split pass (the feature with its header and
     retransmissions), ``retransmissions``, ``mean_latency_s``.
 
     The device runs chain layers ``[0, cut)`` (``cut=2``: embedding and block 0), the edge the rest."""
