@@ -9,10 +9,17 @@ Keys (see ``experiments/infer_3tier.toml``)::
     max_new_tokens = 8, threshold = 0.5, draft_tokens = 4, rounds = 3, fallback = "device"
     model = "large", small = "small"       # shipped checkpoint names or folders
     speculative_target = "top"             # or "device": the big model on the device, the draft up the route
-    [[nodes]]  name, kind, flops, memory
+    features = "digital"                   # or "analog": how split features cross (analog_min_snr_db = ...)
+    [[nodes]]  name, kind, flops, memory, memory_bandwidth (bytes/s; optional: decoding passes there are
+               at least as long as reading the model's weights once)
     [[links]]  src, dst, snr_db, bandwidth_hz, latency_s = 0, channel = "awgn", both = true
     [plan]     seq_len = 12, snr_db = [-5, 0, 5, ...] (swept on the route's first hop, both ways),
-               n_embd / n_layer / n_head / vocab_size (an architecture to plan; default: the big model's)
+               chain = "lm" (default) | "vit-gpt2" | "jscc": the model to plan --
+                 "lm": n_embd / n_layer / n_head / vocab_size (an architecture; default: the big model's);
+                 "vit-gpt2": captioner_model (a folder or cached hub id; default: the published
+                    ViT-GPT2 shapes), caption_tokens = 8;
+                 "jscc": jscc (a checkpoint name or folder; default: the default JSCC config),
+                    image = [width, height] (default [768, 512]); the reconstruction is wanted on the top node
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from semcom.files import read_toml
 from semcom.network.nodes import Network, Node
 
 _NUM = (int, float)
+CHAINS = ("lm", "vit-gpt2", "jscc")
 
 
 def _get(cfg: dict, key: str, types, default=..., where: str = ""):
@@ -54,21 +62,32 @@ class InferenceConfig:
     small: str = "small"
     plan: dict = field(default_factory=dict)
     speculative_target: str = "top"
+    features: str = "digital"
+    analog_min_snr_db: float | None = None
+    memory_bandwidth: dict = field(default_factory=dict)
 
 
 def parse_config(cfg: dict) -> InferenceConfig:
     from semcom.inference.service import MODES, held_out_requests
+    from semcom.inference.split import FEATURE_TRANSPORTS
 
     known = {"route", "modes", "requests", "prompts", "prefix_words", "max_new_tokens", "threshold", "draft_tokens",
-             "rounds", "fallback", "model", "small", "nodes", "links", "plan", "speculative_target"}
+             "rounds", "fallback", "model", "small", "nodes", "links", "plan", "speculative_target", "features",
+             "analog_min_snr_db"}
     unknown = set(cfg) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
     net = Network()
+    bandwidth = {}
     for i, n in enumerate(_get(cfg, "nodes", list)):
         w = f"nodes[{i}]."
-        net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w), _get(n, "flops", _NUM, where=w),
-                          _get(n, "memory", int, where=w)))
+        node = net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w),
+                                 _get(n, "flops", _NUM, where=w), _get(n, "memory", int, where=w)))
+        if "memory_bandwidth" in n:
+            value = float(_get(n, "memory_bandwidth", _NUM, where=w))
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"key {w}memory_bandwidth must be a positive number of bytes/s, got {value}")
+            bandwidth[node.name] = value
     for i, l in enumerate(_get(cfg, "links", list)):
         w = f"links[{i}]."
         kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
@@ -86,11 +105,20 @@ def parse_config(cfg: dict) -> InferenceConfig:
         requests = [str(p) for p in _get(cfg, "prompts", list)]
     else:
         requests = held_out_requests(_get(cfg, "requests", int, 6), _get(cfg, "prefix_words", int, 3))
+    features = _get(cfg, "features", str, "digital")
+    if features not in FEATURE_TRANSPORTS:
+        raise ConfigError(f"features must be one of {', '.join(FEATURE_TRANSPORTS)}, got {features!r}")
+    plan = dict(_get(cfg, "plan", dict, {}))
+    chain = plan.get("chain", "lm")
+    if chain not in CHAINS:
+        raise ConfigError(f"unknown [plan] chain {chain!r}; known: {', '.join(CHAINS)}")
+    floor = _get(cfg, "analog_min_snr_db", _NUM, None)
     return InferenceConfig(
         net, [str(r) for r in route], list(modes), requests,
         _get(cfg, "max_new_tokens", int, 8), float(_get(cfg, "threshold", _NUM, 0.5)), _get(cfg, "draft_tokens", int, 4),
         _get(cfg, "rounds", int, 3), _get(cfg, "fallback", str, "device"), _get(cfg, "model", str, "large"),
-        _get(cfg, "small", str, "small"), dict(_get(cfg, "plan", dict, {})), _get(cfg, "speculative_target", str, "top"))
+        _get(cfg, "small", str, "small"), plan, _get(cfg, "speculative_target", str, "top"), features,
+        None if floor is None else float(floor), bandwidth)
 
 
 def load_config(path: str | Path) -> InferenceConfig:
@@ -105,14 +133,36 @@ def set_first_hop_snr(cfg: InferenceConfig, snr_db: float) -> None:
     cfg.network.link(b, a).snr_db = float(snr_db)
 
 
-def plan_sweep(cfg: InferenceConfig) -> dict:
-    """Latency of device-only, edge-only, cloud-only and the adaptive split for every SNR of ``[plan].snr_db``."""
-    import time
-
-    from semcom.inference.lm import load_caption_lm
-    from semcom.inference.split import Route, fixed_plan, gpt2_profile, plan_split
-
+def plan_profile(cfg: InferenceConfig):
+    """The chain profile ``[plan]`` asks for (see the module docstring) and a description of the model."""
     p = cfg.plan
+    chain = p.get("chain", "lm")
+    if chain == "vit-gpt2":
+        from semcom.inference.profiles import captioner_architecture, vit_gpt2_profile
+
+        config, source = captioner_architecture(p.get("captioner_model"))
+        tokens = p.get("caption_tokens", 8)
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise ConfigError(f"[plan] caption_tokens must be a positive integer, got {tokens!r}")
+        profile = vit_gpt2_profile(config=config, caption_tokens=tokens, name=source)
+        return profile, {"name": f"ViT-GPT2 captioner {source}", "chain": chain}
+    if chain == "jscc":
+        from semcom.inference.profiles import jscc_profile
+
+        model = None
+        if "jscc" in p:
+            from semcom.jscc.checkpoint import load_checkpoint
+
+            model = load_checkpoint(str(p["jscc"]))
+        image = p.get("image", [768, 512])
+        if not (isinstance(image, list) and len(image) == 2 and all(isinstance(v, int) and v > 0 for v in image)):
+            raise ConfigError(f"[plan] image must be [width, height] in pixels, got {image!r}")
+        width, height = image
+        profile = jscc_profile(model, height=height, width=width)
+        return profile, {"name": profile.name, "chain": chain}
+    from semcom.inference.lm import load_caption_lm
+    from semcom.inference.split import gpt2_profile
+
     if {"n_embd", "n_layer"} <= set(p):
         arch = {"n_embd": int(p["n_embd"]), "n_layer": int(p["n_layer"]), "n_head": int(p.get("n_head", 1)),
                 "vocab_size": int(p.get("vocab_size", 50257)), "name": f"GPT-2 shape d={p['n_embd']} L={p['n_layer']}"}
@@ -122,20 +172,35 @@ def plan_sweep(cfg: InferenceConfig) -> dict:
                 "name": f"caption LM {cfg.model}"}
     seq_len = int(p.get("seq_len", 12))
     profile = gpt2_profile(arch["n_embd"], arch["n_layer"], arch["vocab_size"], seq_len, n_head=arch["n_head"])
+    return profile, {**arch, "chain": chain, "seq_len": seq_len}
+
+
+def plan_sweep(cfg: InferenceConfig) -> dict:
+    """Latency of device-only, edge-only, cloud-only and the adaptive split for every SNR of ``[plan].snr_db``
+    (the planner re-run at each SNR; its wall time in ``planning_s``)."""
+    import time
+
+    from semcom.inference.split import Route, fixed_plan, plan_split
+
+    profile, model = plan_profile(cfg)
     first = cfg.network.link(cfg.route[0], cfg.route[1]).snr_db
     rows = []
-    for snr in p.get("snr_db", [first]):
-        set_first_hop_snr(cfg, snr)
-        route = Route.through(cfg.network, cfg.route)
-        row = {"snr_db": float(snr)}
-        for t, name in enumerate(cfg.route):
-            row[cfg.network.node(name).kind] = fixed_plan(profile, route, t).latency_s
-        start = time.perf_counter()
-        best = plan_split(profile, route)
-        row["planning_s"] = time.perf_counter() - start
-        row["adaptive"] = best.latency_s
-        row["plan"] = best.describe()
-        row["cuts"] = list(best.cuts)
-        rows.append(row)
-    set_first_hop_snr(cfg, first)
-    return {"model": arch, "layers": len(profile), "seq_len": seq_len, "route": cfg.route, "rows": rows}
+    try:
+        for snr in cfg.plan.get("snr_db", [first]):
+            set_first_hop_snr(cfg, snr)
+            route = Route.through(cfg.network, cfg.route, features=cfg.features, analog_min_snr_db=cfg.analog_min_snr_db,
+                                  memory_bandwidth=cfg.memory_bandwidth)
+            row = {"snr_db": float(snr)}
+            for t, name in enumerate(cfg.route):
+                row[cfg.network.node(name).kind] = fixed_plan(profile, route, t).latency_s
+            start = time.perf_counter()
+            best = plan_split(profile, route)
+            row["planning_s"] = time.perf_counter() - start
+            row["adaptive"] = best.latency_s
+            row["plan"] = best.describe()
+            row["cuts"] = list(best.cuts)
+            rows.append(row)
+    finally:
+        set_first_hop_snr(cfg, first)
+    return {"model": model, "layers": len(profile), "seq_len": model.get("seq_len"), "route": cfg.route,
+            "features": cfg.features, "rows": rows}

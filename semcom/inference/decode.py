@@ -1,7 +1,14 @@
 """Decoding across nodes: greedy decoding, the big-small cascade and speculative decoding over a link.
 
-Every forward pass is a full pass over the sequence so far (no KV cache), charged on its node at the
-FLOPs of :func:`~semcom.inference.features.model_profile`; every packet crosses its link for real
+Each model on each node keeps a KV cache (:class:`CachedLM`, ``transformers`` ``DynamicCache``): a pass
+feeds only the tokens the cache has not seen, and a rejected draft is cut from the cache. A pass is
+charged on its node at :func:`~semcom.inference.split.gpt2_step_flops` for the tokens it fed and the
+positions whose logits it needed; with ``cache=False`` every pass is a full pass over the whole
+sequence (the reference the cache is measured against). On a node with a memory bandwidth
+(``Route.memory_bandwidth``) a pass takes at least the time to stream the model's float32 weights
+once (the parameter bytes of its chain profile, as a split pass counts them) -- decoding a few tokens is memory-bound on real hardware, which is what lets a verification pass
+over k drafted tokens cost about what one token's pass costs; it is then charged the FLOPs the node
+could have done in that time. Every packet crosses its link for real
 (:func:`~semcom.inference.features.transfer`: ARQ, CRC-32, charged to the clock).
 
 Cascade: the device model continues the prompt; when its confidence (mean probability of the tokens it
@@ -22,19 +29,63 @@ import torch
 from semcom.errors import ConfigError
 from semcom.inference.features import Hop, model_profile, pack_tokens, transfer, unpack_tokens
 from semcom.inference.lm import EOS, MAX_TOKENS
-from semcom.inference.split import Route
+from semcom.inference.split import Route, gpt2_step_flops
 from semcom.network.clock import SimClock
 from semcom.network.nodes import Node
 
 
-def pass_flops(lm, seq_len: int) -> float:
-    return sum(l.flops for l in model_profile(lm, seq_len).layers)
+def step_flops(lm, past: int, new: int, logits: int = 1) -> float:
+    """FLOPs of a pass of ``lm`` over ``new`` tokens after ``past`` cached ones, ``logits`` positions scored."""
+    c = lm.model.config
+    return gpt2_step_flops(c.n_embd, c.n_layer, c.vocab_size, past, new, logits=logits)
 
 
-@torch.no_grad()
-def next_logits(lm, ids: list[int]) -> torch.Tensor:
-    """[len(ids), vocab] logits of one full pass."""
-    return lm.model(input_ids=torch.tensor([ids])).logits[0]
+class CachedLM:
+    """A caption LM on one node with its KV cache.
+
+    ``logits(seq, positions)`` returns the ``[positions, vocab]`` logits of the last ``positions``
+    positions of ``seq``: the cache is cut back to the longest prefix it shares with ``seq`` (leaving
+    the scored positions to compute) and only the rest is fed. The pass is charged to ``clock`` on
+    ``node`` when both are given (``bandwidth``: the node's bytes/s, see the module docstring).
+    ``cache=False``: a full pass every time, charged as one.
+    """
+
+    def __init__(self, lm, *, cache: bool = True, clock: SimClock | None = None, node: Node | None = None,
+                 bandwidth: float | None = None):
+        from transformers import DynamicCache
+
+        self.lm, self.use_cache, self.clock, self.node = lm, cache, clock, node
+        self.weight_flops = 0.0  # the FLOPs the node does while its weights stream in once
+        if bandwidth is not None and node is not None:
+            profile = model_profile(lm, 1)  # the same weights as a split pass over the whole chain
+            self.weight_flops = sum(l.param_bytes for l in profile.layers) / bandwidth * node.flops
+        self.kv = DynamicCache() if cache else None
+        self.ids: list[int] = []  # the tokens whose keys and values the cache holds
+
+    @torch.no_grad()
+    def logits(self, seq: list[int], positions: int = 1) -> torch.Tensor:
+        if not 1 <= positions <= len(seq):
+            raise ConfigError(f"cannot score the last {positions} positions of {len(seq)} tokens")
+        if not self.use_cache:
+            self._charge(0, len(seq), positions)
+            return self.lm.model(input_ids=torch.tensor([seq])).logits[0, -positions:]
+        keep = 0
+        limit = min(len(self.ids), len(seq) - positions)
+        while keep < limit and self.ids[keep] == seq[keep]:
+            keep += 1
+        if len(self.ids) > keep:
+            self.kv.crop(keep - len(self.ids))
+            del self.ids[keep:]
+        new = seq[keep:]
+        self._charge(keep, len(new), positions)
+        out = self.lm.model(input_ids=torch.tensor([new]), position_ids=torch.arange(keep, len(seq))[None],
+                            cache=self.kv, use_cache=True)
+        self.ids.extend(new)
+        return out.logits[0, -positions:]
+
+    def _charge(self, past: int, new: int, positions: int) -> None:
+        if self.clock is not None and self.node is not None:
+            self.clock.charge_compute(self.node, max(step_flops(self.lm, past, new, positions), self.weight_flops))
 
 
 def room(ids: list[int], max_new: int) -> int:
@@ -42,13 +93,15 @@ def room(ids: list[int], max_new: int) -> int:
 
 
 @torch.no_grad()
-def greedy(lm, ids: list[int], max_new: int, clock: SimClock | None = None, node: Node | None = None):
-    """Greedy continuation (stops after ``<eos>``, which is not returned): (tokens, chosen-token probabilities)."""
+def greedy(lm, ids: list[int], max_new: int, clock: SimClock | None = None, node: Node | None = None, *,
+           cache: bool = True, bandwidth: float | None = None):
+    """Greedy continuation (stops after ``<eos>``, which is not returned): (tokens, chosen-token probabilities).
+    Passes are charged to ``clock`` on ``node`` when both are given; ``cache``: use the KV cache;
+    ``bandwidth``: the node's memory bandwidth (bytes/s)."""
+    model = CachedLM(lm, cache=cache, clock=clock, node=node, bandwidth=bandwidth)
     seq, out, probs = list(ids), [], []
     for _ in range(room(ids, max_new)):
-        if clock is not None:
-            clock.charge_compute(node, pass_flops(lm, len(seq)))
-        p = torch.softmax(next_logits(lm, seq)[-1], -1)
+        p = torch.softmax(model.logits(seq)[-1], -1)
         tok = int(p.argmax())
         probs.append(float(p[tok]))
         if tok == EOS:
@@ -89,7 +142,7 @@ def cascade(small, large, ids: list[int], route: Route, clock: SimClock, *, thre
             rounds: int, generator: torch.Generator) -> CascadeResult:
     """The device model answers when its mean token probability is at least ``threshold``; otherwise the
     prompt climbs ``route`` to the big model on its top node. A failed climb raises LinkFailedError."""
-    tokens, probs = greedy(small, ids, max_new, clock, route.nodes[0])
+    tokens, probs = greedy(small, ids, max_new, clock, route.nodes[0], bandwidth=route.bandwidth(route.nodes[0]))
     confidence = sum(probs) / len(probs) if probs else 1.0
     if confidence >= threshold or len(route) == 1:
         return CascadeResult(tokens, confidence, False)
@@ -104,7 +157,7 @@ def remote_greedy(lm, ids: list[int], route: Route, clock: SimClock, *, max_new:
     there, the answer comes back down once."""
     hops = [] if hops is None else hops
     up = climb(route, ids, lm, clock, rounds, generator, hops)
-    answer, _ = greedy(lm, up, max_new, clock, route.nodes[-1])
+    answer, _ = greedy(lm, up, max_new, clock, route.nodes[-1], bandwidth=route.bandwidth(route.nodes[-1]))
     return list(descend(route, answer, lm, clock, rounds, generator, hops)) if answer else []
 
 
@@ -123,17 +176,20 @@ class SpeculativeResult:
 
 @torch.no_grad()
 def speculative(draft, target, ids: list[int], route: Route, clock: SimClock, *, k: int, max_new: int,
-                rounds: int, generator: torch.Generator, prompt_at: str = "draft") -> SpeculativeResult:
+                rounds: int, generator: torch.Generator, prompt_at: str = "draft", cache: bool = True) -> SpeculativeResult:
     """Speculative decoding with the draft on ``route.nodes[0]`` and the target on ``route.nodes[-1]``
     (packets relayed hop by hop). The prompt starts on the draft's node (``prompt_at="draft"``: it climbs
     to the target once) or on the target's (it goes down to the draft once); the answer ends on both.
+    Each drafted block climbs to the target and each verdict (accepted count, target token) comes back
+    down, every packet charged. ``cache``: both models keep a KV cache (the rejected tail is cut from it).
     Raises LinkFailedError when a packet cannot get through."""
     if k < 1:
         raise ConfigError(f"draft_tokens must be >= 1, got {k}")
     if prompt_at not in ("draft", "target"):
         raise ConfigError(f"prompt_at must be 'draft' or 'target', got {prompt_at!r}")
     hops: list[Hop] = []
-    dnode, tnode = route.nodes[0], route.nodes[-1]
+    drafter = CachedLM(draft, cache=cache, clock=clock, node=route.nodes[0], bandwidth=route.bandwidth(route.nodes[0]))
+    verifier = CachedLM(target, cache=cache, clock=clock, node=route.nodes[-1], bandwidth=route.bandwidth(route.nodes[-1]))
     if prompt_at == "draft":
         climb(route, ids, draft, clock, rounds, generator, hops)  # the target gets the prompt once
     else:
@@ -146,15 +202,13 @@ def speculative(draft, target, ids: list[int], route: Route, clock: SimClock, *,
         stats.rounds += 1
         block, ctx = [], list(seq)
         for _ in range(min(k, limit - len(out))):
-            clock.charge_compute(dnode, pass_flops(draft, len(ctx)))
-            tok = int(next_logits(draft, ctx)[-1].argmax())
+            tok = int(drafter.logits(ctx)[-1].argmax())
             block.append(tok)
             ctx.append(tok)
             if tok == EOS or len(ctx) >= MAX_TOKENS:
                 break
         block = climb(route, block, draft, clock, rounds, generator, hops)
-        clock.charge_compute(tnode, pass_flops(target, len(seq) + len(block)))
-        choice = next_logits(target, seq + block)[len(seq) - 1:].argmax(-1).tolist()  # len(block) + 1 choices
+        choice = verifier.logits(seq + block, len(block) + 1).argmax(-1).tolist()  # len(block) + 1 choices
         m = 0
         while m < len(block) and block[m] == choice[m] and block[m] != EOS:
             m += 1

@@ -2,10 +2,19 @@
 
 A feature (a ``[T, d]`` activation) is quantised to 8 bits per value with one affine range per tensor,
 packed as ``T (16 bits) | low, high (2 x float32) | values | CRC-32`` and sent with the one ARQ loop
-(:func:`semcom.link.arq.send`): the payload is resent while a code block's CRC fails or the packet's
-own CRC-32 does not match, up to ``rounds`` times. When the rounds run out the transfer raises
-:class:`LinkFailedError` -- a feature is never decoded from a packet that did not pass both checks.
+(:func:`semcom.link.arq.send`): a one-block packet is resent while its code block's CRC fails or the
+packet's own CRC-32 does not match, a longer one has its failed code blocks resent (selective ARQ), up
+to ``rounds`` rounds. When the rounds run out the transfer raises :class:`LinkFailedError` -- a feature
+is never decoded from a packet that did not pass both checks.
 Token ids travel the same way (``count | ids | CRC-32``).
+
+Sent analog (``Route.features="analog"``), a feature's values go as complex symbols over the link's
+channel through :class:`~semcom.link.analog.AnalogLink` (power-normalised, equalised): the mean is
+removed, value pairs become symbols (``ceil(T d / 2)`` of them), and only a header -- element count,
+mean and the power-normalisation scale as float32, CRC-32 -- travels as a digital packet with ARQ, so
+the receiver can undo the normalisation. No check can catch noise on analog values: the task metric
+degrades gracefully with the SNR instead of the packet failing (:mod:`semcom.inference.quality`
+measures how much).
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ import numpy as np
 import torch
 
 from semcom.errors import InputError, SemcomError
+from semcom.link.analog import AnalogLink, complex_to_real, real_to_complex
 from semcom.link.arq import LinkCost, send
 from semcom.network.clock import SimClock
 from semcom.network.nodes import Link
-from semcom.inference.split import FEATURE_HEADER_BITS, TOKEN_HEADER_BITS, ChainProfile, Plan, Route, gpt2_profile
+from semcom.inference.split import ChainProfile, Plan, Route, gpt2_profile, range_flops
 
 
 class LinkFailedError(SemcomError):
@@ -94,33 +104,101 @@ def unpack_tokens(bits: np.ndarray, id_bits: int) -> list[int] | None:
 
 @dataclass
 class Hop:
-    """One packet over one link: its cost and retransmissions."""
+    """One packet over one link: its cost and retransmissions (``values``: real values sent analog, 0 for a
+    digital packet of ``bits``)."""
 
     link: str
     bits: int
     cost: LinkCost
     retransmissions: int
     ok: bool
+    values: int = 0
 
 
 def transfer(link: Link, bits: np.ndarray, decode, clock: SimClock, *, rounds: int, generator: torch.Generator,
              hops: list[Hop], mcs: int | None = None):
-    """Send ``bits`` over ``link`` with the ARQ loop, the receiver accepting a copy only when ``decode``
-    returns a value; charge the link's cost to ``clock``. Raises :class:`LinkFailedError` when no copy is accepted."""
+    """Send ``bits`` over ``link`` and return ``decode(received)``; charge the link's cost to ``clock``.
 
-    def accept(received):
-        value = decode(received)
-        return value is not None, value
+    A packet of one code block is resent whole while its CRC fails or ``decode`` refuses it (returns None),
+    up to ``rounds`` times. A longer packet resends only its code blocks whose CRC failed, for up to
+    ``rounds`` rounds (selective ARQ, as 5G HARQ does); the reassembled packet must then pass ``decode``
+    (its CRC-32). Raises :class:`LinkFailedError` when no copy is accepted."""
+    digital = link.digital_link(mcs)
+    if digital.plan(int(bits.size), link.snr_db).num_blocks > 1:
+        delivery = send(digital, bits, link.snr_db, rounds=rounds, generator=generator, selective=True)
+        value = decode(delivery.bits) if delivery.ok else None
+        why = ("its code blocks failed their CRC" if not delivery.ok else "it failed its CRC-32")
+    else:
+        def accept(received):
+            got = decode(received)
+            return got is not None, got
 
-    delivery = send(link.digital_link(mcs), bits, link.snr_db, rounds=rounds, generator=generator, accept=accept)
+        delivery = send(digital, bits, link.snr_db, rounds=rounds, generator=generator, accept=accept)
+        value = delivery.value if delivery.ok else None
+        why = "it failed its CRC"
+    ok = value is not None
     clock.charge_link(link, delivery.cost)
-    hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, delivery.ok))
-    if not delivery.ok:
-        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet failed its CRC {delivery.retransmissions + 1} "
-                                f"times at {link.snr_db:g} dB")
+    hops.append(Hop(link.name, int(bits.size), delivery.cost, delivery.retransmissions, ok))
+    if not ok:
+        error = LinkFailedError(f"{link.name}: a {bits.size}-bit packet did not arrive after "
+                                f"{delivery.retransmissions} retransmission rounds at {link.snr_db:g} dB: {why}")
         error.hops = hops  # what the request had sent, the failed packet included
         raise error
-    return delivery.value
+    return value
+
+
+def pack_analog_header(count: int, mean: float, scale: float) -> np.ndarray:
+    """The digital header of an analog feature: element count, mean, scale, CRC-32 (``ANALOG_HEADER_BITS``)."""
+    return _with_crc(struct.pack("<I2f", count, mean, scale))
+
+
+def unpack_analog_header(bits: np.ndarray) -> tuple[int, float, float] | None:
+    body = _check_crc(bits)
+    return None if body is None or len(body) != 12 else struct.unpack("<I2f", body)
+
+
+def _analog_link(link: Link) -> AnalogLink:
+    """An analog link over ``link``'s channel (the channel instance of its digital link, so options match)."""
+    return AnalogLink(link.digital_link().channel)
+
+
+@torch.no_grad()
+def send_feature_analog(link: Link, x: torch.Tensor, clock: SimClock, *, rounds: int, generator: torch.Generator,
+                        hops: list[Hop], mcs: int | None = None) -> torch.Tensor:
+    """Send a feature tensor (any shape) over ``link`` analog: its header digitally (ARQ, CRC-32; raises
+    :class:`LinkFailedError` when it cannot get through), its values as ``ceil(numel / 2)`` complex symbols.
+    Returns the received tensor (same shape), noisy as the channel made it. Both sends are charged to ``clock``."""
+    flat = x.detach().to(torch.float32).reshape(-1)
+    count = flat.numel()
+    if count == 0 or count >= 1 << 32:
+        raise InputError(f"an analog feature needs 1 to 2**32 - 1 values, got {count}")
+    mean = struct.unpack("<f", struct.pack("<f", float(flat.mean())))[0]
+    centred = flat - mean
+    if count % 2:
+        centred = torch.cat([centred, centred.new_zeros(1)])
+    z = real_to_complex(centred[None])
+    scale = struct.unpack("<f", struct.pack("<f", float(z.abs().square().mean().sqrt())))[0]
+    got = transfer(link, pack_analog_header(count, mean, scale), unpack_analog_header, clock, rounds=rounds,
+                   generator=generator, hops=hops, mcs=mcs)
+    _, mean_rx, scale_rx = got
+    tx = _analog_link(link)(z, link.snr_db, generator=generator)
+    cost = LinkCost(0, 0, int(tx.channel_uses), 1)
+    clock.charge_link(link, cost)
+    hops.append(Hop(link.name, 0, cost, 0, True, count))
+    y = tx.symbols / tx.bias.to(tx.symbols.dtype)  # unbiased estimate of the sent (normalised) symbols
+    values = complex_to_real(y)[0, :count] * scale_rx + mean_rx
+    return values.reshape(x.shape)
+
+
+def send_feature(route: Route, tier: int, x: torch.Tensor, clock: SimClock, *, rounds: int,
+                 generator: torch.Generator, hops: list[Hop]) -> torch.Tensor:
+    """Send a [T, d] feature up ``route.up[tier]`` as the route says: an 8-bit packet, or analog."""
+    link = route.up[tier]
+    if route.features == "analog":
+        return send_feature_analog(link, x, clock, rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
+    d = x.shape[-1]
+    return transfer(link, pack_feature(x), lambda r: unpack_feature(r, d), clock, rounds=rounds,
+                    generator=generator, hops=hops, mcs=route.mcs)
 
 
 def model_profile(lm, seq_len: int) -> ChainProfile:
@@ -148,7 +226,7 @@ def run_layers(model, a: int, b: int, state, n_layer: int):
             h = state[None]
             state = tr.h[i - 1](h, attention_mask=_causal(h.shape[1]))[0]
         else:
-            state = model.lm_head(tr.ln_f(state))[-1]
+            state = model.lm_head(tr.ln_f(state[-1:]))[0]
     return state
 
 
@@ -164,9 +242,9 @@ class SplitStep:
 def split_forward(lm, ids: list[int], plan: Plan, route: Route, clock: SimClock, *, rounds: int,
                   generator: torch.Generator, profile: ChainProfile | None = None) -> SplitStep:
     """Run ``lm`` on ``ids`` along ``plan``: each tier's layers (compute charged on its node), the state
-    crossing each uplink between busy tiers as a real packet, the next token returned down to the device."""
+    crossing each uplink between busy tiers as a real packet (or analog, as ``route.features`` says), the
+    next token returned down to the device."""
     n_layer = lm.model.config.n_layer
-    d = lm.model.config.n_embd
     profile = profile or model_profile(lm, len(ids))
     id_bits = lm.tokenizer.id_bits
     state, hops = list(ids), []
@@ -174,7 +252,8 @@ def split_forward(lm, ids: list[int], plan: Plan, route: Route, clock: SimClock,
     for t in range(last + 1):
         a, b = plan.ranges[t]
         if b > a:
-            clock.charge_compute(route.nodes[t], sum(l.flops for l in profile.layers[a:b]))
+            node = route.nodes[t]
+            clock.charge_compute(node, range_flops(profile, a, b, node, route.bandwidth(node)))
             state = run_layers(lm.model, a, b, state if a > 0 else torch.tensor(state), n_layer)
         if t < last:
             link = route.up[t]
@@ -182,8 +261,7 @@ def split_forward(lm, ids: list[int], plan: Plan, route: Route, clock: SimClock,
                 state = transfer(link, pack_tokens(list(state), id_bits), lambda r: unpack_tokens(r, id_bits), clock,
                                  rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
             else:
-                state = transfer(link, pack_feature(state), lambda r: unpack_feature(r, d), clock,
-                                 rounds=rounds, generator=generator, hops=hops, mcs=route.mcs)
+                state = send_feature(route, t, state, clock, rounds=rounds, generator=generator, hops=hops)
     logits = state
     token = int(torch.argmax(logits))
     for t in range(last - 1, -1, -1):

@@ -119,13 +119,6 @@ class CaptionLM:
         return self.card["size"]
 
 
-def _batches(ids: list[list[int]], batch: int, gen: torch.Generator):
-    order = torch.randperm(len(ids), generator=gen).tolist()
-    for i in range(0, len(order) - batch + 1, batch):
-        rows = [ids[j] for j in order[i:i + batch]]
-        yield _pad(rows)
-
-
 def _pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     x = torch.full((len(rows), width), PAD, dtype=torch.long)
@@ -152,49 +145,179 @@ def held_out_loss(model, ids: list[list[int]], batch: int = 256) -> float:
     return total / max(count, 1)
 
 
-def train_caption_lm(size: str, *, minutes: float, out: str | os.PathLike, data_dir=None, seed: int = 0,
-                     batch: int = 64, lr: float = 3e-3, eval_captions: int = 2000, log=print) -> Path:
-    """Train a ``size`` model for about ``minutes`` of wall time and write the checkpoint folder ``out``."""
+STATE_FILE = "train_state.pt"
+#: the settings that fix a run's schedule; a resumed run keeps them.
+SCHEDULE_KEYS = ("size", "minutes", "steps", "batch", "lr", "seed")
+
+
+def default_state_dir(out: str | os.PathLike) -> Path:
+    """Where a run writing checkpoint folder ``out`` keeps its resume state: ``results/caption-lm/<name of out>``."""
+    return Path("results") / "caption-lm" / Path(out).resolve().name
+
+
+def progress(step: int, elapsed_s: float, steps: int | None, minutes: float | None) -> float:
+    """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
+    p = 0.0
+    if steps:
+        p = max(p, step / steps)
+    if minutes:
+        p = max(p, elapsed_s / (60.0 * minutes))
+    return min(p, 1.0)
+
+
+def learning_rate(lr: float, p: float) -> float:
+    """Cosine decay from ``lr`` to ``lr / 10`` over the run (``p`` from :func:`progress`)."""
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def load_training_state(path: Path) -> dict:
+    """A resume state written by :func:`train_caption_lm` (tensors and plain values only: ``weights_only``)."""
+    import pickle
+
+    from semcom.errors import UnsafeFileError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeFileError(f"refusing to load {path}: it holds more than tensors and plain values "
+                              "(resume only from states this program wrote)") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise InputError(f"{path} is not a readable training state: {err}") from None
+    keys = ("model", "optimizer", "step", "epoch", "batch_in_epoch", "epoch_rng", "elapsed_s", "schedule", "words")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise InputError(f"{path} is not a caption LM training state")
+    return state
+
+
+def train_caption_lm(size: str | None = None, *, out: str | os.PathLike, minutes: float | None = None,
+                     steps: int | None = None, data_dir=None, seed: int | None = None, batch: int | None = None,
+                     lr: float | None = None, eval_captions: int = 2000, resume: bool = False,
+                     state_dir: str | os.PathLike | None = None, save_every: int = 200,
+                     stop_at_step: int | None = None, log=print) -> dict:
+    """Train a ``size`` model for ``steps`` steps and/or about ``minutes`` of training time (default 2
+    minutes; the cosine learning rate follows the larger fraction done) and write the checkpoint folder ``out``.
+
+    The resume state (float32 weights, optimiser, step, position in the epoch's shuffled order and the
+    order's random state, training time so far, the schedule) is written atomically to ``state_dir``
+    (default :func:`default_state_dir`) every ``save_every`` steps, at the end, and when SIGINT/SIGTERM
+    stops the run. ``resume=True`` continues from it with the saved schedule -- the same batches in the
+    same order at the same learning rates, so a run stopped and resumed by steps ends with the weights of
+    one that never stopped. ``stop_at_step``: pause there (state saved). Returns a summary dict
+    (``signal`` is set when a signal stopped the run)."""
+    import signal
+
+    from semcom.files import atomic_path
     from semcom.semantic.corpus import flickr8k_split
 
-    if minutes <= 0:
-        raise ConfigError(f"minutes must be positive, got {minutes}")
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out)
+    state_path = state_dir / STATE_FILE
+    given = {"size": size, "minutes": minutes, "steps": steps, "batch": batch, "lr": lr, "seed": seed}
+    state = None
+    if resume:
+        if not state_path.is_file():
+            raise InputError(f"--resume: no training state at {state_path} (use the same --out / --state-dir)")
+        state = load_training_state(state_path)
+        schedule = dict(state["schedule"])
+        for key, value in given.items():
+            if value is not None and value != schedule[key]:
+                raise ConfigError(f"{key} {value!r} differs from the run being resumed ({schedule[key]!r}); "
+                                  "a resumed run continues its own schedule")
+    else:
+        if state_path.exists():
+            raise ConfigError(f"{state_dir} holds the state of an earlier run ({STATE_FILE}); continue it with "
+                              "--resume, or pass another --state-dir (or remove that one) to start over")
+        if size is None:
+            raise ConfigError("give the model size (small or large)")
+        schedule = {"size": size, "minutes": minutes, "steps": steps, "batch": 64 if batch is None else batch,
+                    "lr": 3e-3 if lr is None else lr, "seed": 0 if seed is None else seed}
+        if steps is None and minutes is None:
+            schedule["minutes"] = 2.0
+    size, minutes, steps = schedule["size"], schedule["minutes"], schedule["steps"]
+    batch, lr, seed = schedule["batch"], schedule["lr"], schedule["seed"]
+    if size not in SIZES:
+        raise ConfigError(f"unknown model size {size!r}; known: {', '.join(SIZES)}")
+    if (minutes is not None and not minutes > 0) or (steps is not None and steps < 1) or batch < 1 or not lr > 0:
+        raise ConfigError(f"minutes and lr must be positive, steps and batch at least 1; got {minutes}, {lr}, {steps}, {batch}")
     train, held = flickr8k_split(data_dir)
     tok = WordTokenizer.build(train)
+    if state is not None and list(state["words"]) != tok.words:
+        raise ConfigError("the training captions differ from those of the run being resumed (another --data?)")
     train_ids = [tok.encode(c, eos=True) for c in train]
     held_ids = [tok.encode(c, eos=True) for c in held[:eval_captions]]
+    if len(train_ids) < batch:
+        raise ConfigError(f"{len(train_ids)} training captions cannot fill a batch of {batch}")
     model = new_model(size, len(tok), seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(seed)
-    start, steps, epoch = time.monotonic(), 0, 0
-    budget = 60.0 * minutes
+    step, epoch, pos, before = 0, 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, epoch, pos, before = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"]), float(state["elapsed_s"])
+        gen.set_state(state["epoch_rng"])
+    epoch_rng = gen.get_state()
+    order = torch.randperm(len(train_ids), generator=gen).tolist()
+    per_epoch = len(train_ids) // batch
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+    def save_state(elapsed: float) -> None:
+        payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "epoch": epoch,
+                   "batch_in_epoch": pos, "epoch_rng": epoch_rng, "elapsed_s": elapsed, "schedule": schedule,
+                   "words": tok.words}
+        with atomic_path(state_path) as tmp:
+            torch.save(payload, tmp)
+
+    stopped: list[int] = []
+    handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            handlers[sig] = signal.signal(sig, lambda signum, frame: stopped.append(signum))
+        except ValueError:  # not in the main thread
+            pass
     model.train()
-    while time.monotonic() - start < budget:
-        epoch += 1
-        for x, labels in _batches(train_ids, batch, gen):
-            frac = min(1.0, (time.monotonic() - start) / budget)
+    t0 = time.monotonic()
+    try:
+        while True:
+            elapsed = before + time.monotonic() - t0
+            p = progress(step, elapsed, steps, minutes)
+            if p >= 1.0 or stopped or (stop_at_step is not None and step >= stop_at_step):
+                break
+            if pos >= per_epoch:  # the next epoch: a new order, whose random state a resume restores
+                epoch, pos = epoch + 1, 0
+                epoch_rng = gen.get_state()
+                order = torch.randperm(len(train_ids), generator=gen).tolist()
+            x, labels = _pad([train_ids[j] for j in order[pos * batch:(pos + 1) * batch]])
             for g in opt.param_groups:
-                g["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+                g["lr"] = learning_rate(lr, p)
             loss = model(input_ids=x, attention_mask=(x != PAD).long(), labels=labels).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
-            steps += 1
-            if steps % 200 == 0:
-                log(f"step {steps}  loss {float(loss):.3f}  {time.monotonic() - start:.0f}s")
-            if time.monotonic() - start >= budget:
-                break
+            step, pos = step + 1, pos + 1
+            if step % 200 == 0:
+                log(f"step {step}  loss {float(loss):.3f}  lr {learning_rate(lr, p):.2e}  {before + time.monotonic() - t0:.0f}s")
+            if save_every and step % save_every == 0:
+                save_state(before + time.monotonic() - t0)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    elapsed = before + time.monotonic() - t0
+    save_state(elapsed)
+    finished = progress(step, elapsed, steps, minutes) >= 1.0
     model.eval()
     card = {"size": size, "config": {k: v for k, v in SIZES[size].items()}, "vocab_size": len(tok),
-            "n_positions": MAX_TOKENS, "parameters": num_parameters(model), "steps": steps, "epochs": epoch,
-            "batch": batch, "lr": lr, "seed": seed, "minutes": minutes,
+            "n_positions": MAX_TOKENS, "parameters": num_parameters(model), "steps": step, "epochs": epoch + 1,
+            "batch": batch, "lr": lr, "seed": seed, "minutes": minutes, "schedule_steps": steps,
+            "training_s": round(elapsed, 1), "finished": finished,
             "train_captions": len(train), "held_out_captions": len(held_ids),
             "split": "flickr8k_split(holdout=0.05): images by SHA-256 of the id", "words": tok.words[len(SPECIALS):]}
     folder = save_caption_lm(out, model, tok, card)
     card["held_out_loss"] = held_out_loss(load_caption_lm(folder).model, held_ids)
     _write_card(folder, card)
-    log(f"{size}: {card['parameters']} parameters, {steps} steps, held-out loss {card['held_out_loss']:.3f} nats/token")
-    return folder
+    log(f"{size}: {card['parameters']} parameters, {step} steps{'' if finished else ' (paused; --resume goes on)'}, "
+        f"held-out loss {card['held_out_loss']:.3f} nats/token")
+    return {"checkpoint": str(folder), "state": str(state_path), "steps": step, "finished": finished,
+            "held_out_loss": card["held_out_loss"], "signal": stopped[0] if stopped else None}
 
 
 def _write_card(folder: Path, card: dict) -> None:

@@ -7,13 +7,16 @@ wants continued. ``route`` names the nodes the request may climb (device first).
 * ``device`` / ``edge`` / ``cloud``: the big model runs whole on that tier (the prompt climbs to it as a
   token packet, the next token comes back), one full pass per new token;
 * ``adaptive``: before every pass the split planner (:func:`~semcom.inference.split.plan_split`) picks
-  the cuts for the links' current SNRs; activations cross as 8-bit feature packets;
+  the cuts for the links' current SNRs; activations cross as 8-bit feature packets, or analog
+  (``features="analog"``: only their header is a packet; the values arrive as noisy as the channel makes them);
 * ``cascade``: the small model answers on the device when its mean token probability clears
   ``threshold``, else the prompt climbs to the big model on the route's top node;
 * ``speculative``: the small model drafts ``draft_tokens`` on the device, the big model on the route's
   top node verifies (output equal to the big model's greedy decoding); with ``speculative_target="device"``
   the big model runs on the device and the small one drafts on the route's top node (the prompt goes
-  down to it once), so the device makes one big pass per accepted block instead of one per token.
+  down to it once), so the device makes one big pass per accepted block instead of one per token. Every
+  model keeps a KV cache; a pass over a few tokens costs about one token's pass only on a memory-bound
+  node (``memory_bandwidth``, bytes/s by node name), which is where speculative decoding pays off.
 
 Every packet is CRC-checked and resent up to ``rounds`` times; a packet that never gets through raises
 inside the request, which then falls back to the device (``fallback="device"``: the big model on the
@@ -87,7 +90,9 @@ class CollaborativeInferenceService(Service):
     """Continue caption prefixes with the device, edge and cloud working together (see the module docstring).
 
     run(network, clock, *, route=[device, edge, ...], requests=[prefix | (prefix, reference)], mode="adaptive",
-        max_new_tokens=8, threshold=0.5, draft_tokens=4, rounds=3, fallback="device", mcs=None, seed=0) -> ServiceReport
+        max_new_tokens=8, threshold=0.5, draft_tokens=4, rounds=3, fallback="device", mcs=None, seed=0,
+        speculative_target="top", features="digital", analog_min_snr_db=None,
+        memory_bandwidth={node: bytes/s}) -> ServiceReport
     """
 
     name = "collaborative_inference"
@@ -101,7 +106,8 @@ class CollaborativeInferenceService(Service):
     def run(self, network: Network, clock: SimClock, *, route: Sequence[str], requests: Sequence[Any],
             mode: str = "adaptive", max_new_tokens: int = 8, threshold: float = 0.5, draft_tokens: int = 4,
             rounds: int = 3, fallback: str = "device", mcs: int | None = None, seed: int | None = 0,
-            generator: torch.Generator | None = None, speculative_target: str = "top") -> ServiceReport:
+            generator: torch.Generator | None = None, speculative_target: str = "top", features: str = "digital",
+            analog_min_snr_db: float | None = None, memory_bandwidth: dict[str, float] | None = None) -> ServiceReport:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
         if speculative_target not in ("top", "device"):
@@ -111,7 +117,7 @@ class CollaborativeInferenceService(Service):
             raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
         if not requests:
             raise InputError("no requests")
-        path = Route.through(network, list(route), mcs)
+        path = Route.through(network, list(route), mcs, features, analog_min_snr_db, memory_bandwidth)
         if network.node(route[0]).kind != "device":
             raise ConfigError(f"a route starts at a device, not {route[0]!r}")
         if mode in ("edge", "cloud"):
@@ -186,7 +192,7 @@ class CollaborativeInferenceService(Service):
                 raise ConfigError("speculative decoding needs a route of at least two nodes")
             on_device = self._spec_target == "device"
             if on_device:  # draft on the top node, the big model on the device
-                route = Route(route.nodes[::-1], route.down[::-1], route.up[::-1], route.mcs)
+                route = route.reversed()
             try:
                 r = speculative(self.small, self.big, ids, route, clock, k=k, max_new=max_new, rounds=rounds,
                                 generator=gen, prompt_at="target" if on_device else "draft")

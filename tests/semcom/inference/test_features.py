@@ -69,3 +69,50 @@ def test_low_snr_feature_is_retransmitted_then_fails_visibly():
         split_forward(lm, ids, plan, route, clock, rounds=2, generator=torch.Generator().manual_seed(0))
     sends = [c for c in clock.ledger if c.kind == "transmission"]
     assert len(sends) == 1 and sends[0].target == "ue->edge"
+
+
+def test_analog_feature_noise_follows_the_snr_and_costs_half_a_use_per_value():
+    from semcom.inference.features import send_feature_analog
+
+    x = torch.randn(12, 128) * 3 + 1
+    errors = {}
+    for snr in (0.0, 20.0):
+        link = net(snr).link("ue", "edge")
+        clock, hops = SimClock(), []
+        y = send_feature_analog(link, x, clock, rounds=3, generator=torch.Generator().manual_seed(1), hops=hops)
+        assert y.shape == x.shape
+        assert [h.values for h in hops] == [0, 12 * 128] and hops[1].cost.channel_uses == 12 * 128 // 2
+        assert sum(c.amount for c in clock.ledger if c.kind == "transmission") == sum(h.cost.channel_uses for h in hops)
+        centred = x - x.mean()
+        errors[snr] = float((y - x).square().mean() / centred.square().mean())
+    # Es/N0 per complex symbol: the relative error of each real value is 10^(-SNR/10)
+    assert errors[0.0] == pytest.approx(1.0, rel=0.15)
+    assert errors[20.0] == pytest.approx(0.01, rel=0.15)
+
+
+def test_analog_header_that_never_arrives_fails_visibly():
+    from semcom.inference.features import send_feature_analog
+
+    link = net(-12.0).link("ue", "edge")
+    clock, hops = SimClock(), []
+    with pytest.raises(LinkFailedError):
+        send_feature_analog(link, torch.randn(4, 8), clock, rounds=1, generator=torch.Generator().manual_seed(0),
+                            hops=hops, mcs=0)
+    assert [h.values for h in hops] == [0] and not hops[0].ok  # the values were never sent
+
+
+def test_split_pass_with_analog_features():
+    lm = load_caption_lm("large")
+    ids = lm.tokenizer.encode("two children play in the")
+    network = net(30.0)
+    route = Route.through(network, ["ue", "edge", "cloud"], features="analog")
+    profile = model_profile(lm, len(ids))
+    plan = evaluate(profile, route, (2, 4))
+    clock = SimClock()
+    step = split_forward(lm, ids, plan, route, clock, rounds=3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = lm.model(input_ids=torch.tensor([ids])).logits[0, -1]
+    assert step.token == int(ref.argmax())
+    assert [h.link for h in step.hops] == ["ue->edge"] * 2 + ["edge->cloud"] * 2 + ["cloud->edge", "edge->ue"]
+    assert [h.values for h in step.hops] == [0, len(ids) * 128, 0, len(ids) * 128, 0, 0]
+    assert float(clock.now) == pytest.approx(plan.latency_s, rel=1e-9)

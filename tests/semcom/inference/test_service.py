@@ -91,3 +91,34 @@ def test_adaptive_replans_when_the_snr_changes():
     bad = service.run(network, SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], mode="adaptive", max_new_tokens=2)
     assert good.details[0]["where"].startswith("edge[") and bad.details[0]["where"].startswith("ue[")
     assert bad.channel_uses == 0 and good.details[0]["output"] == bad.details[0]["output"]
+
+
+def test_memory_split_with_analog_features_crosses_the_link_as_symbols():
+    from semcom.network.nodes import Node
+
+    network = Network()
+    network.add_node(Node("ue", "device", 1e8, 2_500_000))
+    network.add_node(Node("edge", "edge", 1e10, 3_000_000))
+    for a, b in (("ue", "edge"), ("edge", "ue")):
+        network.add_link(a, b, snr_db=25.0, bandwidth_hz=1e6, latency_s=0.002)
+    service = CollaborativeInferenceService()
+    clock = SimClock()
+    report = service.run(network, clock, route=["ue", "edge"], requests=REQUESTS[:2], mode="adaptive",
+                         max_new_tokens=4, features="analog")
+    for d in report.details:
+        assert d["ok"] and d["where"].startswith("ue[0:") and "edge[" in d["where"] and d["agreement"] >= 0.75
+    assert report.bits > 0 and report.channel_uses == sum(c.amount for c in clock.ledger if c.kind == "transmission")
+    with pytest.raises(Exception, match="features"):
+        service.run(network, SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], features="smoke")
+
+
+def test_on_a_memory_bound_device_speculative_beats_the_big_model_alone():
+    service = CollaborativeInferenceService()
+    bandwidth = {"ue": 1e7, "edge": 5e8}  # 20 FLOP per byte of weights on both
+    lat = {}
+    for mode in ("device", "speculative"):
+        report = service.run(net(), SimClock(), route=["ue", "edge"], requests=REQUESTS[:1], mode=mode, max_new_tokens=8,
+                             speculative_target="device", memory_bandwidth=bandwidth)
+        assert report.details[0]["agreement"] == 1.0
+        lat[mode] = float(report.latency_s)
+    assert lat["speculative"] < lat["device"]

@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from semcom.inference.split import (ChainProfile, LayerProfile, Route, brute_force, evaluate, fixed_plan,
-                                    gpt2_profile, plan_split)
+from semcom.errors import ConfigError
+from semcom.inference.split import (ChainProfile, LayerProfile, Route, analog_channel_uses, brute_force, evaluate,
+                                    fixed_plan, gpt2_profile, gpt2_step_flops, plan_split, transfer_seconds)
 from semcom.network.nodes import Network, Node
 
 
@@ -21,19 +22,25 @@ def network(rng: random.Random, device_memory: int) -> Network:
     return net
 
 
-def random_chain(rng: random.Random, n: int) -> ChainProfile:
-    layers = tuple(LayerProfile(f"l{i}", rng.uniform(1e5, 1e9), rng.randint(100, 100_000),
-                                rng.randint(1_000, 1_000_000), rng.randint(1_000, 100_000)) for i in range(n))
-    return ChainProfile(layers, rng.randint(100, 50_000), rng.randint(20, 200))
+def random_chain(rng: random.Random, n: int, result_at: str = "device") -> ChainProfile:
+    layers = []
+    for i in range(n):
+        values = rng.choice([0, rng.randint(10, 10_000)])
+        layers.append(LayerProfile(f"l{i}", rng.uniform(1e5, 1e9), 8 * values + rng.randint(100, 20_000),
+                                   rng.randint(1_000, 1_000_000), rng.randint(1_000, 100_000), values,
+                                   rng.choice([0, 64])))
+    return ChainProfile(tuple(layers), rng.randint(100, 50_000), rng.randint(20, 200), result_at)
 
 
-@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("seed", range(40))
 def test_planner_matches_brute_force_on_random_small_chains(seed):
     rng = random.Random(seed)
-    chain = random_chain(rng, rng.randint(1, 9))
+    chain = random_chain(rng, rng.randint(1, 9), rng.choice(["device", "top"]))
     names = ["ue", "edge", "cloud"][: rng.choice([1, 2, 3])]
     memory = rng.choice([10**9, 2_000_000, 600_000])
-    route = Route.through(network(rng, memory), names)
+    route = Route.through(network(rng, memory), names, features=rng.choice(["digital", "analog"]),
+                          analog_min_snr_db=rng.choice([None, 12.0]),
+                          memory_bandwidth=rng.choice([{}, {"ue": 1e6}, {"ue": 1e7, "edge": 1e9}]))
     dp, ref = plan_split(chain, route), brute_force(chain, route)
     if math.isinf(ref.latency_s):
         assert math.isinf(dp.latency_s)
@@ -93,3 +100,53 @@ def test_memory_forces_a_mid_model_cut():
     assert plan.feasible and 0 < plan.cuts[0] < len(chain)
     assert plan.latency_s == pytest.approx(brute_force(chain, route).latency_s, rel=1e-12)
     assert math.isinf(fixed_plan(chain, route, 0).latency_s) and math.isinf(fixed_plan(chain, route, 1).latency_s)
+
+
+def test_analog_features_cost_symbols_and_cross_below_every_mcs():
+    chain = gpt2_profile(128, 4, 1504, 12)
+    net = network(random.Random(6), 2**30)
+    link = net.link("ue", "edge")
+    link.snr_db = -8.0  # below every MCS: no digital packet crosses
+    digital = Route.through(net, ["ue", "edge"])
+    analog = Route.through(net, ["ue", "edge"], features="analog")
+    assert math.isinf(evaluate(chain, digital, (2,)).latency_s)
+    assert analog_channel_uses(link, 12 * 128) == 12 * 128 // 2
+    link.snr_db = 10.0
+    plan = evaluate(chain, analog, (2,))
+    header = transfer_seconds(link, 128)  # count, mean, scale, CRC-32
+    up = header + 12 * 128 / 2 / link.bandwidth_hz + link.latency_s
+    back = transfer_seconds(net.link("edge", "ue"), chain.result_bits)
+    assert plan.transfer_s == pytest.approx(up + back, rel=1e-12)
+    floor = Route.through(net, ["ue", "edge"], features="analog", analog_min_snr_db=12.0)
+    assert math.isinf(evaluate(chain, floor, (2,)).latency_s) and plan_split(chain, floor).cuts[0] in (0, len(chain))
+
+
+def test_result_wanted_on_top_climbs_instead_of_returning():
+    rng = random.Random(7)
+    chain = random_chain(rng, 5, "top")
+    route = Route.through(network(rng, 10**9), ["ue", "edge", "cloud"])
+    device_only = fixed_plan(chain, route, 0)
+    climb = transfer_seconds(route.up[0], chain.bits_at(5)) + transfer_seconds(route.up[1], chain.bits_at(5))
+    assert device_only.transfer_s == pytest.approx(climb, rel=1e-12)
+    assert fixed_plan(chain, route, 2).transfer_s == pytest.approx(
+        transfer_seconds(route.up[0], chain.input_bits) + transfer_seconds(route.up[1], chain.input_bits), rel=1e-12)
+
+
+def test_step_flops_match_the_profile_and_the_cache_saves_work():
+    d, L, V, T = 128, 4, 1504, 12
+    assert gpt2_step_flops(d, L, V, 0, T) == pytest.approx(sum(l.flops for l in gpt2_profile(d, L, V, T).layers))
+    full = gpt2_step_flops(d, L, V, 0, T + 1)
+    cached = gpt2_step_flops(d, L, V, T, 1)
+    assert cached < full / 5
+
+
+def test_memory_bound_node_pays_for_reading_its_weights():
+    chain = gpt2_profile(128, 4, 1504, 12)
+    net = network(random.Random(8), 2**30)
+    weights = sum(l.param_bytes for l in chain.layers)
+    bound = Route.through(net, ["ue", "edge"], memory_bandwidth={"ue": 1e6})
+    free = Route.through(net, ["ue", "edge"])
+    assert fixed_plan(chain, bound, 0).compute_s == pytest.approx(weights / 1e6, rel=1e-12)
+    assert fixed_plan(chain, free, 0).compute_s == pytest.approx(sum(l.flops for l in chain.layers) / net.node("ue").flops)
+    with pytest.raises(ConfigError, match="memory bandwidth"):
+        Route.through(net, ["ue", "edge"], memory_bandwidth={"ue": 0.0})
