@@ -40,7 +40,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--steps", type=POSITIVE.arg(), default=None, help="training steps (schedule length)")
     parser.add_argument("--minutes", type=Real(0.0, None, low_open=True).arg(), default=None,
                         help="wall-clock budget; the schedule anneals to it")
-    parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=16)
+    parser.add_argument("--batch", type=Integer(1, 4096).arg(), default=16, help="crops per training step")
     parser.add_argument("--crop", type=Integer(16, 16384).arg(), default=96, help="square crop side (multiple of 16)")
     parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=5e-4, help="peak Adam learning rate")
     parser.add_argument("--warmup", type=COUNT.arg(), default=200, help="linear warm-up steps")
@@ -53,7 +53,7 @@ def add_commands(subparsers) -> None:
                         help="continue the run saved in --state-dir (without it, a saved run there is refused)")
     parser.add_argument("--stop-at-step", type=POSITIVE.arg(), default=None,
                         help="pause (save state) at this step; --resume goes on")
-    parser.add_argument("--seed", type=SEED.arg(), default=0)
+    parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
     parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train_refiner, resume_hint="resume with the same command and --resume")

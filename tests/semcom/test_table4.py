@@ -139,6 +139,6 @@ def test_side_by_side_shows_saved_reconstructions(tiny_run):
     report = json.loads((tiny_run / "table.json").read_text())
     runs = Path(report["results_folder"])
     saved = sorted(p.relative_to(runs / "images").parts[:2] for p in (runs / "images").rglob("*.png"))
-    assert saved == sorted((s, f"{snr}dB") for s in ("traditional", "semantic", "generative", "bound")
+    assert saved == sorted((s, f"{snr}dB") for s in ("traditional", "semantic", "generative", "generative+side", "bound")
                            for snr in ("0", "10"))
     assert "side_by_side_0dB.png" in report["figures"] and report["meta"]["codecs"]["libheif"]
