@@ -248,6 +248,7 @@ def make_server_app(spec: ServerSpec, recorder: RunRecorder) -> ServerApp:
         for rnd, metrics in result.train_metrics_clientapp.items():
             train_loss_of(rnd, metrics)
         recorder.records = network_grid.records
-        recorder.arrays = from_record(result.arrays) if result.arrays is not None else initial
+        # no round aggregated anything: the model is the one the run started from
+        recorder.arrays = from_record(result.arrays) if result.arrays is not None and len(result.arrays) else initial
 
     return app

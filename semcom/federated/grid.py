@@ -94,6 +94,7 @@ class RoundRecord:
     round_time_s: Fraction = Fraction(0)
     client_time_s: dict[int, float] = field(default_factory=dict)
     delivered: int = 0
+    duplicates: int = 0
     train_loss: float | None = None
     metric: float | None = None
 
@@ -121,7 +122,7 @@ class RoundRecord:
         return {
             "round": self.round, "kind": self.kind, "selected": self.selected, "participants": self.aggregated,
             "dropped": self.count("dropped"), "lost": lost, "rejected": rejected, "late": self.count("late"),
-            "failed": self.count("client_error") + self.count("no_reply"),
+            "failed": self.count("client_error") + self.count("no_reply"), "duplicates": self.duplicates,
             "uplink_bits": self.uplink_bits, "downlink_bits": self.downlink_bits,
             "uplink_channel_uses": self.uplink_channel_uses, "downlink_channel_uses": self.downlink_channel_uses,
             "channel_uses": self.uplink_channel_uses + self.downlink_channel_uses,
@@ -295,10 +296,12 @@ class NetworkGrid(Grid):
         out = []
         for reply in self._grid.pull_messages(message_ids):
             key = self._pending.pop(reply.metadata.reply_to_message_id, None)
-            if key is not None:
-                accepted = self._uplink(reply, *key)
-                if accepted is not None:
-                    out.append(accepted)
+            if key is None:
+                self._record().duplicates += 1
+                continue
+            accepted = self._uplink(reply, *key)
+            if accepted is not None:
+                out.append(accepted)
         return out
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
@@ -315,10 +318,12 @@ class NetworkGrid(Grid):
             for reply in batch:
                 ids.discard(reply.metadata.reply_to_message_id)
                 key = self._pending.pop(reply.metadata.reply_to_message_id, None)
-                if key is not None:
-                    accepted = self._uplink(reply, *key)
-                    if accepted is not None:
-                        replies.append(accepted)
+                if key is None:  # a second answer to a message already answered: never counted twice
+                    record.duplicates += 1
+                    continue
+                accepted = self._uplink(reply, *key)
+                if accepted is not None:
+                    replies.append(accepted)
             if ids and not batch:
                 time.sleep(getattr(self._grid, "pull_interval", 0.05))
         for mid in ids:

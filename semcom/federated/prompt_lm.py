@@ -194,7 +194,12 @@ def build_base(captions: Sequence[tuple[str, str]], *, hidden: int = 128, epochs
                                            principal_axes, project_vectors, prompt_lm_vocabulary, train_prompt_lm)
 
     if general is None:
+        import wordfreq
+
         general = general_english_words(general_words)
+        frequency = lambda w: wordfreq.word_frequency(w, "en")  # noqa: E731
+    else:
+        frequency = lambda w: general.get(w, 0.0)  # noqa: E731
     tokens = [corpus_tokens(c) for _, c in captions]
     words = prompt_lm_vocabulary(tokens, general)
     raw = embed(words) if embed is not None else cached_word_vectors(words, None, default_cache_dir())
@@ -203,7 +208,7 @@ def build_base(captions: Sequence[tuple[str, str]], *, hidden: int = 128, epochs
     ngram = TextCodec.from_corpus([c for _, c in captions], order=3,
                                   general_words={w: max(1, int(f * 1e9)) for w, f in general.items()})
     wid = {w: i for i, w in enumerate(words)}
-    general_freq = np.array([0.0, 0.0] + [max(general.get(w, 0.0), 1e-9) for w in words[2:]])
+    general_freq = np.array([0.0, 0.0] + [max(frequency(w), 1e-9) for w in words[2:]])
     ids = [(img, [wid[t] for t in toks]) for (img, _), toks in zip(captions, tokens)]
     settings = PromptLMTraining(hidden=hidden, epochs=epochs, batch=batch, lr=lr, negatives=negatives, seed=seed,
                                 log_every=max(1, int(epochs * len(ids) / batch) // 5))
@@ -215,6 +220,22 @@ def build_base(captions: Sequence[tuple[str, str]], *, hidden: int = 128, epochs
     return PromptLMBase(words, vectors, model.log_general.numpy().astype(np.float64), model.counts.numpy(),
                         hidden, state, ngram, ngram_weight, mean, axes, scale,
                         {"base_captions": len(captions), "training": vars(settings)})
+
+
+def ensure_base(folder: str | Path, split: CaptionSplit, log: Callable[[str], None] = print, **settings) -> PromptLMBase:
+    """The base knowledge base in ``folder``: loaded when a checkpoint is there, else built from the
+    split's base captions (:func:`build_base` with ``settings``) and saved there first."""
+    from semcom.semantic.neural_lm import LM_CARD
+
+    folder = Path(folder)
+    if not (folder / LM_CARD).is_file():
+        log(f"building the base prompt codec from {len(split.base)} captions of the topics other than "
+            f"{', '.join(split.held_out)} into {folder}")
+        base = build_base(split.base, log=log, **settings)
+        base.save(folder, base.model(), {"name": folder.name, "description": "prompt codec LM without the topics "
+                                         + ", ".join(split.held_out), "held_out_topics": list(split.held_out),
+                                         **base.card})
+    return PromptLMBase.load(folder)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,3 +402,31 @@ def prompt_bits(base: PromptLMBase, model: PromptLM, captions: Sequence[str], fo
     base.save(folder, model, {"name": Path(folder).name})
     codec = codec_from_checkpoint(load_prompt_lm(folder), base.vectors)
     return np.array([codec.encode(c).num_bits for c in captions], dtype=np.int64)
+
+
+def publish_codec(kb, base: PromptLMBase, model: PromptLM, folder: str | Path, signer, *, sequence: int,
+                  message: str = "prompt codec adapted by federated training", details: dict | None = None):
+    """Commit ``model`` as the prompt codec of a new version of ``kb`` and sign the update to it.
+
+    A store without a version first gets the base codec (the version receivers start from). The
+    model is saved as a checkpoint in ``folder`` and entered with
+    :func:`~semcom.semantic.knowledge.put_codec`. Returns ``(previous version, new version, signed update
+    bytes)``; :func:`knowledge_base.apply_update` with the matching verifier brings a receiver holding
+    the previous version to the new one.
+    """
+    from knowledge_base import make_update
+    from semcom.semantic.knowledge import put_codec
+    from semcom.semantic.neural_codec import codec_from_checkpoint
+    from semcom.semantic.neural_lm import load_prompt_lm
+
+    folder = Path(folder)
+    if kb.head is None:
+        base.save(folder / "base", base.model(), {"name": "base"})
+        put_codec(kb, codec_from_checkpoint(load_prompt_lm(folder / "base"), base.vectors),
+                  details={"source": "base prompt codec", **base.card.get("details", {})})
+        kb.commit("base prompt codec")
+    previous = kb.head
+    base.save(folder / "adapted", model, {"name": "adapted"})
+    put_codec(kb, codec_from_checkpoint(load_prompt_lm(folder / "adapted"), base.vectors), details=dict(details or {}))
+    version = kb.commit(message)
+    return previous, version, make_update(kb, previous, version, sequence, signer)
