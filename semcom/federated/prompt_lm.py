@@ -15,9 +15,10 @@ The metric is the prompt codec's code length per held-out caption: ``-log2`` of 
 spelling of words outside the vocabulary (ideal bits, no header; :meth:`PromptLMTask.evaluate`).
 :func:`prompt_bits` codes captions with the real codec (header included).
 
-Training is the LSTM's own recipe (:func:`semcom.semantic.neural_lm.train_prompt_lm`): every
-corpus word and the batch's words are scored, plus ``negatives`` sampled other words whose share of
-the normaliser is scaled up by the sampling ratio.
+Local training is a sampled softmax: the batch's words and ``negatives`` words drawn uniformly from
+the rest of the vocabulary are scored, the negatives' share of the normaliser scaled up by the
+sampling ratio (the base LSTM itself is trained with
+:func:`semcom.semantic.neural_lm.train_prompt_lm`, which also scores every corpus word).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class PromptLMTask(FederatedTask):
     base:     the knowledge base (:class:`PromptLMBase`).
     clients:  per client, its (image, caption) pairs.
     test:     held-out (image, caption) pairs of the same topics (the metric's data).
-    negatives: sampled out-of-corpus words per training step.
+    negatives: words sampled per training step for the sampled softmax.
     """
 
     name = "prompt_lm"
@@ -268,10 +269,7 @@ class PromptLMTask(FederatedTask):
         self.clients = [[self._ids(c) for _, c in part] for part in clients]
         self.test_captions = [detokenize(corpus_tokens(c)) for _, c in test]
         self.negatives = int(negatives)
-        seen = np.flatnonzero(base.counts > 0)
-        self._seen = torch.from_numpy(seen[seen >= 2])
-        self._rest = np.flatnonzero(base.counts <= 0)
-        self._rest = self._rest[self._rest >= 2]
+        self._words = np.arange(2, len(base.words))
         self._eval = None
 
     def _ids(self, caption: str) -> list[int]:
@@ -292,19 +290,23 @@ class PromptLMTask(FederatedTask):
         picks = torch.randint(len(pool), (size,), generator=generator).tolist()
         return [pool[i] for i in picks]
 
-    def _candidates(self, batch: list[list[int]], generator: torch.Generator) -> tuple[torch.Tensor, int]:
-        """Scored words: end symbol, corpus words, the batch's other words, sampled negatives."""
-        counts = self.base.counts
-        extra = sorted({i for ids in batch for i in ids if i >= 2 and counts[i] <= 0})
-        rest = np.setdiff1d(self._rest, extra, assume_unique=True) if extra else self._rest
+    def _batch_words(self, batch: list[list[int]]) -> list[int]:
+        return sorted({i for ids in batch for i in ids if i >= 2})
+
+    def _candidates(self, batch: list[list[int]], generator: torch.Generator) -> tuple[torch.Tensor, int, int]:
+        """Scored words: the end symbol, the batch's words, ``negatives`` of the other words drawn
+        uniformly; returns (ids, negatives drawn, other words they stand for)."""
+        words = self._batch_words(batch)
+        rest = np.setdiff1d(self._words, words, assume_unique=True)
         n_neg = min(self.negatives, len(rest))
-        neg = rest[torch.randperm(len(rest), generator=generator)[:n_neg].numpy()] if n_neg else rest[:0]
-        idx = torch.cat([torch.tensor([EOS_ID]), self._seen, torch.tensor(extra, dtype=torch.long),
-                         torch.from_numpy(neg).long()])
-        return idx, n_neg
+        neg = rest[torch.randperm(len(rest), generator=generator)[:n_neg].numpy()]
+        idx = torch.cat([torch.tensor([EOS_ID] + words, dtype=torch.long), torch.from_numpy(neg).long()])
+        return idx, n_neg, len(rest)
 
     def loss(self, model: nn.Module, batch: list[list[int]], generator: torch.Generator) -> torch.Tensor:
-        idx, n_neg = self._candidates(batch, generator)
+        """Sampled softmax: cross-entropy over the candidates, the negatives' logits raised by
+        ``log(others / negatives)`` so that they stand for every word not scored."""
+        idx, n_neg, others = self._candidates(batch, generator)
         local = torch.full((model.vocab_size,), -100, dtype=torch.long)
         local[idx] = torch.arange(len(idx))
         inp, tgt = _batch_tensors([("", ids) for ids in batch])
@@ -312,14 +314,13 @@ class PromptLMTask(FederatedTask):
         h, _ = model.states(inp)
         logits = model.scores(h, idx, model.counts[idx].unsqueeze(0))
         if n_neg:
-            logits = torch.cat([logits[..., :-n_neg], logits[..., -n_neg:] + math.log(len(self._rest) / n_neg)], -1)
+            logits = torch.cat([logits[..., :-n_neg], logits[..., -n_neg:] + math.log(others / n_neg)], -1)
         return F.cross_entropy(logits.reshape(-1, len(idx)), tgt_local.reshape(-1), ignore_index=-100)
 
     def forward_flops(self, model: nn.Module, batch: list[list[int]]) -> float:
         """Per position: input projection, LSTM gates, query and the scores of the candidate words."""
         tokens = sum(len(ids) + 1 for ids in batch)
-        extra = len({i for ids in batch for i in ids if i >= 2 and self.base.counts[i] <= 0})
-        k = 1 + len(self._seen) + extra + min(self.negatives, len(self._rest))
+        k = 1 + len(self._batch_words(batch)) + min(self.negatives, model.vocab_size - 2)
         h, d = model.hidden_size, model.dim
         return float(tokens * (2 * d * h + 2 * 4 * h * 2 * h + 2 * h * d + 2 * d * k))
 

@@ -35,3 +35,14 @@ def tiny_task(tiny_split, tiny_base):
     from semcom.federated.prompt_lm import make_prompt_lm_task
 
     return lambda clients=2, **kw: make_prompt_lm_task(tiny_split, tiny_base, clients, test_captions=20, negatives=50, **kw)
+
+
+@pytest.fixture(scope="session")
+def minilm_base(tiny_split):
+    """A prompt codec of 40 base captions with the real MiniLM word vectors (as every KB end computes them)."""
+    import torch
+
+    from semcom.federated.prompt_lm import build_base
+
+    torch.manual_seed(0)
+    return build_base(tiny_split.base[:40], hidden=8, epochs=0.5, dim=16, general={}, negatives=20, log=lambda _: None)
