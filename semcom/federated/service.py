@@ -54,7 +54,7 @@ class FederatedReport(ServiceReport):
 
 
 def _quiet_flower() -> None:
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+    logging.getLogger("flwr").setLevel(logging.ERROR)
 
 
 @SERVICES.register("federated_training")
@@ -81,12 +81,12 @@ class FederatedTrainingService(Service):
             strategy_options: dict | None = None, rounds: int = 3, evaluate_every: int = 1) -> FederatedReport:
         if len(plan.clients) != client.task.num_clients:
             raise ConfigError(f"the plan has {len(plan.clients)} client nodes, the task's data {client.task.num_clients} clients")
+        if not self.verbose:
+            _quiet_flower()
         start, first = clock.now, len(clock.ledger)
         server = ServerSpec(client, plan, network, clock, strategy, dict(strategy_options or {}), rounds, evaluate_every)
         recorder = RunRecorder()
         server_app, client_app = make_server_app(server, recorder), make_client_app(client)
-        if not self.verbose:
-            _quiet_flower()
         if self.backend == "local":
             grid = LocalGrid(client_app, len(plan.clients))
             server_app(grid, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}))
