@@ -11,7 +11,8 @@ Parts (``--parts``, default all; each prints its table and writes ``results/fl/b
   total, clients x rounds x local steps).
 * ``levers``: the same federation with full-model FedAvg (float32 updates), LoRA adapters (rank 4 on
   the input projection and the query), LoRA + int8 and LoRA + top-k (10 %, int8 values, error
-  feedback): metric vs total uplink bits.
+  feedback), and LoRA + int8 with all the local steps in one round (DiLoCo-style: fewer, longer rounds at
+  equal local compute): metric vs total uplink bits.
 * ``cross_device``: 20 devices (Dirichlet alpha 0.5 over the topics), half sampled per round, 20 %
   dropouts, the last 2 devices computing 10x slower, LoRA + int8; without and with a round deadline:
   every round accounted (each sampled client under one outcome, the strategy handed exactly the
@@ -87,15 +88,17 @@ def prompt_split():
     return split, ensure_base(OUT / "prompt-lm-base", split, hidden=128, epochs=1.0)
 
 
-def silo_run(task, args, *, lora=None, codec=UpdateCodec(), label=""):
+def silo_run(task, args, *, lora=None, codec=UpdateCodec(), label="", rounds=None, local_steps=None):
     clients = task.num_clients
+    rounds, local_steps = rounds or args.rounds, local_steps or args.local_steps
     net = star(clients, kind="edge", flops=1e12, snr_db=20.0, bandwidth_hz=2e7, latency_s=0.002)
-    spec = ClientSpec(task, TrainSettings(steps=args.local_steps, batch=16, lr=3e-3), lora=lora, codec=codec,
+    lr = args.lora_lr if lora is not None else args.lr
+    spec = ClientSpec(task, TrainSettings(steps=local_steps, batch=16, lr=lr), lora=lora, codec=codec,
                       error_feedback=True, seed=args.seed)
     start = time.perf_counter()
     report = FederatedTrainingService(args.backend, args.workers).run(
-        net, SimClock(), client=spec, plan=plan(clients, seed=args.seed), rounds=args.rounds,
-        strategy_options={"min_available_nodes": clients}, evaluate_every=args.evaluate_every)
+        net, SimClock(), client=spec, plan=plan(clients, seed=args.seed), rounds=rounds,
+        strategy_options={"min_available_nodes": clients}, evaluate_every=min(args.evaluate_every, rounds))
     print(f"  {label}: {report.metrics['final_metric']:.2f} bits/caption, uplink {report.metrics['uplink_bits']:,} bits, "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     return report
@@ -109,7 +112,7 @@ def part_task_a(args, cache: dict) -> dict:
                                negatives=1000)
     print(f"task (a): {split.summary()}; clients {task.describe()['examples']} captions", flush=True)
     steps = args.rounds * args.local_steps
-    train = TrainSettings(steps=steps, batch=16, lr=3e-3)
+    train = TrainSettings(steps=steps, batch=16, lr=args.lr)
     rows, folder = {}, OUT / "task_a_models"
     before = task.build_model()
     rows["before (base codec)"] = [before]
@@ -137,7 +140,7 @@ def part_task_a(args, cache: dict) -> dict:
               "test_captions_ideal": len(task.test_captions), "test_captions_codec": len(captions), "table": table,
               "fedavg_rounds": fed.details, "fedavg_summary": fed.summary()}
     print("\nTask (a): prompt bits per held-out caption (topics " + ", ".join(HELD_OUT) + ")")
-    print(f"| model | ideal bits (payload) | codec bits (header incl.) |\n| --- | --- | --- |")
+    print("| model | ideal bits (payload) | codec bits (header incl.) |\n| --- | --- | --- |")
     for row in table:
         print(f"| {row['model']} | {row['ideal_bits']:.2f} | {row['codec_bits']:.2f} |")
     cache["task"] = task
@@ -158,6 +161,9 @@ def part_levers(args, cache: dict) -> dict:
     runs["LoRA r=4, int8"] = silo_run(task, args, lora=LORA, codec=UpdateCodec("int8"), label="LoRA + int8")
     runs["LoRA r=4, top-10% int8 + error feedback"] = silo_run(task, args, lora=LORA, codec=UpdateCodec("int8", 0.1),
                                                              label="LoRA + top-k")
+    runs[f"LoRA r=4, int8, {args.rounds * args.local_steps} local steps x 1 round"] = silo_run(
+        task, args, lora=LORA, codec=UpdateCodec("int8"), rounds=1, local_steps=args.rounds * args.local_steps,
+        label="LoRA + int8, one long round (DiLoCo-style)")
     full = runs["full model, float32"]
     table = []
     for name, rep in runs.items():
@@ -188,7 +194,7 @@ def part_cross_device(args, cache: dict) -> dict:
     for label, deadline in (("no deadline", None), ("deadline", args.deadline)):
         net = star(devices, kind="device", flops=2e9, snr_db=(5.0, 20.0), bandwidth_hz=1e6, latency_s=0.01, slow=2,
                    seed=args.seed)
-        spec = ClientSpec(task, TrainSettings(steps=args.local_steps, batch=16, lr=3e-3), lora=LORA,
+        spec = ClientSpec(task, TrainSettings(steps=args.local_steps, batch=16, lr=args.lora_lr), lora=LORA,
                           codec=UpdateCodec("int8"), seed=args.seed)
         start = time.perf_counter()
         report = FederatedTrainingService(args.backend, args.workers).run(
@@ -282,6 +288,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jscc-val", type=int, default=12)
     parser.add_argument("--jscc-rounds", type=int, default=3)
     parser.add_argument("--jscc-steps", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate of full-model training")
+    parser.add_argument("--lora-lr", type=float, default=1e-2, help="Adam learning rate of LoRA adapters")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
