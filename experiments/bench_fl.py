@@ -228,7 +228,7 @@ def part_jscc(args, cache: dict) -> dict:
                           load_images(data / "bsds500" / "val", args.jscc_val), 4, seed=args.seed)
     lora = LoraSettings(rank=8, alpha=16.0, targets=("to_channel", "from_channel", "fc1", "fc2"))
     net = star(4, kind="device", flops=5e10, snr_db=15.0, bandwidth_hz=1e7, latency_s=0.005)
-    spec = ClientSpec(task, TrainSettings(steps=args.jscc_steps, batch=4, lr=1e-3), lora=lora,
+    spec = ClientSpec(task, TrainSettings(steps=args.jscc_steps, batch=4, lr=args.jscc_lr), lora=lora,
                       codec=UpdateCodec("int8"), seed=args.seed)
     start = time.perf_counter()
     report = FederatedTrainingService(args.backend, args.workers).run(
@@ -240,7 +240,7 @@ def part_jscc(args, cache: dict) -> dict:
     reference = task.evaluate(shipped)
     m = report.metrics
     print(f"\nTask (b): JSCC AWGN -> Rayleigh (MMSE), 4 clients x {len(task.clients[0])} BSDS500 train photos, "
-          f"{args.jscc_rounds} rounds x {args.jscc_steps} steps of 4 crops 64x64, LoRA r=8 + int8 "
+          f"{args.jscc_rounds} rounds x {args.jscc_steps} steps of 4 crops 64x64 (Adam {args.jscc_lr:g}), LoRA r=8 + int8 "
           f"({m['trainable_parameters']:,} trainable parameters), {time.perf_counter() - start:.0f} s")
     print(f"PSNR on {len(task.val)} BSDS500 val crops 128x128, mean over {list(settings.eval_snr_db)} dB: "
           f"before {m['initial_metric']:.2f} dB, after {m['final_metric']:.2f} dB; shipped Rayleigh model "
@@ -286,8 +286,9 @@ def main(argv=None) -> int:
     parser.add_argument("--deadline", type=float, default=5.0)
     parser.add_argument("--jscc-train", type=int, default=40)
     parser.add_argument("--jscc-val", type=int, default=12)
-    parser.add_argument("--jscc-rounds", type=int, default=3)
-    parser.add_argument("--jscc-steps", type=int, default=5)
+    parser.add_argument("--jscc-rounds", type=int, default=4)
+    parser.add_argument("--jscc-steps", type=int, default=15)
+    parser.add_argument("--jscc-lr", type=float, default=5e-3)
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate of full-model training")
     parser.add_argument("--lora-lr", type=float, default=1e-2, help="Adam learning rate of LoRA adapters")
     parser.add_argument("--threads", type=int, default=1)
