@@ -9,6 +9,7 @@
 - :mod:`semcom.federated.prompt_lm`, :mod:`semcom.federated.jscc`: the two tasks on semcom's own models.
 - :mod:`semcom.federated.service`: :class:`FederatedTrainingService` (``federated_training`` in ``SERVICES``).
 - :mod:`semcom.federated.config`: ``semcom fl run`` configs (TOML).
+- :mod:`semcom.federated.flower_app`: module-level Flower apps for ``flwr run`` on a deployment.
 
 Flower (``flwr``) and ``peft`` come with the ``fl`` extra: ``pip install -e ".[fl]"``.
 """
