@@ -23,7 +23,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--kb", help="prompt_lm task: knowledge base (SQLite) to publish the adapted codec in, "
                                   "as a new version (created with the base codec first if new)")
     run.add_argument("--key-file", help="with --kb: the publisher's signing key (semcom kb keygen); the "
-                                        "signed update goes to OUT/update.bin")
+                                        "signed update goes to OUT/update.bin (and, for a new store, the "
+                                        "base version's to OUT/base.bin)")
     run.set_defaults(run=run_fl)
 
 
@@ -66,11 +67,15 @@ def run_fl(args: argparse.Namespace) -> int:
         from semcom.federated.model import merge_adapters
 
         with KnowledgeBase(args.kb) as kb:
-            previous, version, update = task_publish(kb, task, merge_adapters(report.model), out, signer, summary)
-        with atomic_path(out / "update.bin") as tmp:
-            tmp.write_bytes(update)
-        result["published"] = {"kb": args.kb, "from_version": previous, "version": version,
-                               "update": str(out / "update.bin"), "update_bytes": len(update)}
+            published = task_publish(kb, task, merge_adapters(report.model), out, signer, summary)
+        files = {"update.bin": published.update, "base.bin": published.base_update}
+        for name, data in files.items():
+            if data is not None:
+                with atomic_path(out / name) as tmp:
+                    tmp.write_bytes(data)
+        result["published"] = {"kb": args.kb, "from_version": published.previous, "version": published.version,
+                               "update": str(out / "update.bin"), "update_bytes": len(published.update),
+                               "base_update": None if published.base_update is None else str(out / "base.bin")}
     if out is not None:
         write_text(out / "result.json", json.dumps(jsonable(result), indent=1) + "\n")
     if args.json:
@@ -91,7 +96,8 @@ def run_fl(args: argparse.Namespace) -> int:
     if "published" in result:
         p = result["published"]
         print(f"published KB version {p['version'][:8]} (from {p['from_version'][:8]}) in {p['kb']}; "
-              f"signed update {p['update']} ({p['update_bytes']:,} bytes)")
+              f"signed update {p['update']} ({p['update_bytes']:,} bytes)"
+              + ("" if p["base_update"] is None else f"; the base version's update, for new receivers: {p['base_update']}"))
     return 0
 
 
@@ -101,9 +107,9 @@ def task_publish(kb, task, model, out, signer, summary: dict):
 
     previous = kb._state("export_sequence")
     sequence = int(previous or 0) + 1
-    result = publish_codec(kb, task.base, model, out / "model", signer, sequence=sequence,
-                           details={"federated": {k: summary[k] for k in ("final_metric", "initial_metric",
-                                                                          "total_uplink_bits", "rounds")}})
+    published = publish_codec(kb, task.base, model, out / "model", signer, sequence=sequence,
+                              details={"federated": {k: summary[k] for k in ("final_metric", "initial_metric",
+                                                                             "total_uplink_bits", "rounds")}})
     with kb._transaction():
-        kb._set_state("export_sequence", str(sequence))
-    return result
+        kb._set_state("export_sequence", str(sequence + (published.base_update is not None)))
+    return published

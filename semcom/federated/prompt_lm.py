@@ -405,15 +405,27 @@ def prompt_bits(base: PromptLMBase, model: PromptLM, captions: Sequence[str], fo
     return np.array([codec.encode(c).num_bits for c in captions], dtype=np.int64)
 
 
+@dataclass
+class Publication:
+    """What :func:`publish_codec` committed: the version receivers must hold (``previous``), the new
+    ``version`` and the signed ``update`` between them; ``base_update`` (EMPTY -> previous, the sequence
+    before) when the store was new and the base codec went in first, else None."""
+
+    previous: str
+    version: str
+    update: bytes
+    base_update: bytes | None = None
+
+
 def publish_codec(kb, base: PromptLMBase, model: PromptLM, folder: str | Path, signer, *, sequence: int,
-                  message: str = "prompt codec adapted by federated training", details: dict | None = None):
+                  message: str = "prompt codec adapted by federated training", details: dict | None = None) -> Publication:
     """Commit ``model`` as the prompt codec of a new version of ``kb`` and sign the update to it.
 
-    A store without a version first gets the base codec (the version receivers start from). The
-    model is saved as a checkpoint in ``folder`` and entered with
-    :func:`~semcom.semantic.knowledge.put_codec`. Returns ``(previous version, new version, signed update
-    bytes)``; :func:`knowledge_base.apply_update` with the matching verifier brings a receiver holding
-    the previous version to the new one.
+    A store without a version first gets the base codec, signed as an update from the empty store
+    with ``sequence``; the adapted version's update then takes ``sequence + 1``. The model is saved as
+    a checkpoint in ``folder`` and entered with :func:`~semcom.semantic.knowledge.put_codec`;
+    :func:`knowledge_base.apply_update` with the matching verifier brings a receiver holding the
+    previous version to the new one.
     """
     from knowledge_base import make_update
     from semcom.semantic.knowledge import put_codec
@@ -421,13 +433,15 @@ def publish_codec(kb, base: PromptLMBase, model: PromptLM, folder: str | Path, s
     from semcom.semantic.neural_lm import load_prompt_lm
 
     folder = Path(folder)
+    base_update = None
     if kb.head is None:
         base.save(folder / "base", base.model(), {"name": "base"})
         put_codec(kb, codec_from_checkpoint(load_prompt_lm(folder / "base"), base.vectors),
-                  details={"source": "base prompt codec", **base.card.get("details", {})})
-        kb.commit("base prompt codec")
+                  details={"source": "base prompt codec"})
+        base_update = make_update(kb, None, kb.commit("base prompt codec"), sequence, signer)
+        sequence += 1
     previous = kb.head
     base.save(folder / "adapted", model, {"name": "adapted"})
     put_codec(kb, codec_from_checkpoint(load_prompt_lm(folder / "adapted"), base.vectors), details=dict(details or {}))
     version = kb.commit(message)
-    return previous, version, make_update(kb, previous, version, sequence, signer)
+    return Publication(previous, version, make_update(kb, previous, version, sequence, signer), base_update)

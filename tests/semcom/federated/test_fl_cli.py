@@ -85,7 +85,14 @@ def test_fl_run_table_and_published_version(config, tmp_path, capsys):
     assert len(result["rounds"]) == 1 and len(update) == result["published"]["update_bytes"]
     header = read_header(update)
     assert (header.from_version, header.to_version) == (result["published"]["from_version"], result["published"]["version"])
-    assert main(["kb", "show", "--db", str(tmp_path / "kb.sqlite")]) == 0
+    assert main(["kb", "init", str(tmp_path / "device.sqlite"), "--empty"]) == 0
+    for name in ("base.bin", "update.bin"):  # a new receiver: the base version, then the adapted one
+        assert main(["kb", "import", str(out / name), "--db", str(tmp_path / "device.sqlite"),
+                     "--key-file", str(keys["public"])]) == 0
+    from knowledge_base import KnowledgeBase
+
+    with KnowledgeBase(tmp_path / "device.sqlite") as device:
+        assert device.head == result["published"]["version"]
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -62,7 +62,7 @@ def test_ideal_bits_match_the_real_codec(tiny_task, tmp_path):
 
 
 def test_the_adapted_codec_is_published_as_a_signed_version(tiny_split, minilm_base, tmp_path):
-    from knowledge_base import Ed25519Signer, KnowledgeBase, UpdateRejected, apply_update, make_update
+    from knowledge_base import Ed25519Signer, KnowledgeBase, UpdateRejected, apply_update
     from semcom.semantic.knowledge import codec_from_kb
 
     from semcom.federated.prompt_lm import make_prompt_lm_task
@@ -72,10 +72,11 @@ def test_the_adapted_codec_is_published_as_a_signed_version(tiny_split, minilm_b
     local_train(task, model, POOLED, TrainSettings(steps=5, batch=8, lr=3e-2), torch.Generator().manual_seed(0))
     signer = Ed25519Signer.generate()
     with KnowledgeBase(tmp_path / "server.sqlite") as server, KnowledgeBase(tmp_path / "device.sqlite") as device:
-        previous, version, update = publish_codec(server, task.base, model, tmp_path / "models", signer, sequence=2)
+        published = publish_codec(server, task.base, model, tmp_path / "models", signer, sequence=1)
+        previous, version, update = published.previous, published.version, published.update
         assert server.head == version and len(server.versions()) == 2
-        # the device holds the base version; the signed update brings it to the adapted codec
-        apply_update(device, make_update(server, None, previous, 1, signer), signer.verifier())
+        # a new device gets the base version, then the signed update brings it to the adapted codec
+        apply_update(device, published.base_update, signer.verifier())
         tampered = bytearray(update)
         tampered[len(tampered) // 2] ^= 1
         with pytest.raises(UpdateRejected):
