@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     parser.add_argument("--deadline", type=float, default=5.0)
     parser.add_argument("--jscc-train", type=int, default=40)
     parser.add_argument("--jscc-val", type=int, default=12)
-    parser.add_argument("--jscc-rounds", type=int, default=4)
+    parser.add_argument("--jscc-rounds", type=int, default=8)
     parser.add_argument("--jscc-steps", type=int, default=15)
     parser.add_argument("--jscc-lr", type=float, default=5e-3)
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate of full-model training")
