@@ -6,7 +6,7 @@ import argparse
 import sys
 
 import semcom
-from semcom.cli import demo, evaluate, infer, jscc, kb, link, network, prompt_lm, run, table4
+from semcom.cli import demo, evaluate, infer, jscc, kb, link, network, optimisation, prompt_lm, run, table4
 from semcom.errors import SemcomError
 
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"semcom {semcom.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc, prompt_lm, table4, run, kb, infer):
+    for module in (demo, link, evaluate, network, jscc, prompt_lm, table4, run, kb, infer, optimisation):
         module.add_commands(subparsers)
     return parser
 

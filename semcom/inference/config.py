@@ -56,6 +56,29 @@ class InferenceConfig:
     speculative_target: str = "top"
 
 
+def parse_network(nodes: list, links: list) -> Network:
+    """A network from ``[[nodes]]`` (name, kind, flops, memory) and ``[[links]]`` (src, dst, snr_db,
+    bandwidth_hz, latency_s = 0, channel = "awgn", both = true: the reverse link too) tables."""
+    net = Network()
+    for i, n in enumerate(nodes):
+        w = f"nodes[{i}]."
+        if not isinstance(n, dict):
+            raise ConfigError(f"{w[:-1]} must be a table")
+        net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w), _get(n, "flops", _NUM, where=w),
+                          _get(n, "memory", int, where=w)))
+    for i, l in enumerate(links):
+        w = f"links[{i}]."
+        if not isinstance(l, dict):
+            raise ConfigError(f"{w[:-1]} must be a table")
+        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
+                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w), channel=_get(l, "channel", str, "awgn", where=w))
+        src, dst = _get(l, "src", str, where=w), _get(l, "dst", str, where=w)
+        net.add_link(src, dst, **kw)
+        if _get(l, "both", bool, True, where=w):
+            net.add_link(dst, src, **kw)
+    return net
+
+
 def parse_config(cfg: dict) -> InferenceConfig:
     from semcom.inference.service import MODES, held_out_requests
 
@@ -64,19 +87,7 @@ def parse_config(cfg: dict) -> InferenceConfig:
     unknown = set(cfg) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
-    net = Network()
-    for i, n in enumerate(_get(cfg, "nodes", list)):
-        w = f"nodes[{i}]."
-        net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w), _get(n, "flops", _NUM, where=w),
-                          _get(n, "memory", int, where=w)))
-    for i, l in enumerate(_get(cfg, "links", list)):
-        w = f"links[{i}]."
-        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
-                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w), channel=_get(l, "channel", str, "awgn", where=w))
-        src, dst = _get(l, "src", str, where=w), _get(l, "dst", str, where=w)
-        net.add_link(src, dst, **kw)
-        if _get(l, "both", bool, True, where=w):
-            net.add_link(dst, src, **kw)
+    net = parse_network(_get(cfg, "nodes", list), _get(cfg, "links", list))
     route = _get(cfg, "route", list)
     modes = _get(cfg, "modes", list, list(MODES))
     for m in modes:
