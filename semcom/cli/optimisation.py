@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from semcom.options import SEED
+from semcom.options import SEED, Integer
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("config", help="lifecycle TOML (see semcom.optimisation.config)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--seed", type=SEED.arg(), default=None, help="overrides the config's seed")
+    run.add_argument("--threads", type=Integer(1, 1024).arg(), default=1, help="torch CPU threads")
     run.set_defaults(run=run_lifecycle)
 
     instruct = subparsers.add_parser("instruct", help="instruction optimisation: edge feedback, filters, DPO")
@@ -25,6 +26,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("config", help="instruct TOML (see semcom.optimisation.config)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--seed", type=SEED.arg(), default=None, help="overrides the config's seed")
+    run.add_argument("--threads", type=Integer(1, 1024).arg(), default=1, help="torch CPU threads")
     run.set_defaults(run=run_instruct)
 
 
@@ -36,8 +38,11 @@ def _config(path: str, what: str) -> dict:
 
 
 def run_lifecycle(args: argparse.Namespace) -> int:
+    import torch
+
     from semcom.optimisation.config import run_lifecycle as run
 
+    torch.set_num_threads(args.threads)
     out = run(_config(args.config, "lifecycle config"), args.seed)
     if args.json:
         json.dump(out, sys.stdout, indent=1)
@@ -66,8 +71,11 @@ def run_lifecycle(args: argparse.Namespace) -> int:
 
 
 def run_instruct(args: argparse.Namespace) -> int:
+    import torch
+
     from semcom.optimisation.config import run_instruct as run
 
+    torch.set_num_threads(args.threads)
     out = run(_config(args.config, "instruct config"), args.seed)
     if args.json:
         json.dump(out, sys.stdout, indent=1)

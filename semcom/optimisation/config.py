@@ -9,7 +9,7 @@ Lifecycle keys (see ``experiments/lifecycle_awgn_to_rayleigh.toml``)::
     publisher = "edge", device = "ue", data_at = "cloud"
     transfer = "plan" | "simulate"   # model updates over the links: planned or simulated bit by bit
     format = "safetensors" | "int8-weights"
-    [[phases]]   channel, items, channel_options = {}
+    [[phases]]   channel, items, channel_options = {}, snr_db (default: the run's)
     [detector]   name = "cusum" | "page_hinkley", window, and the detector's options
     [retrain]    data, steps, batch, crop, lr, warmup, max_images, threads
     [queues]     node = seconds of work already queued there
@@ -123,9 +123,11 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
         w = f"phases[{i}]."
         if not isinstance(p, dict):
             raise ConfigError(f"phases[{i}] must be a table")
-        _known(p, {"channel", "items", "channel_options"}, f"{what} ({w[:-1]})")
+        _known(p, {"channel", "items", "channel_options", "snr_db"}, f"{what} ({w[:-1]})")
+        snr = _get(p, "snr_db", _NUM, None, where=w, what=what)
         phases.append(TrafficPhase(_get(p, "channel", str, where=w, what=what), _positive_int(p, "items", 1, what, w),
-                                   dict(_get(p, "channel_options", dict, {}, where=w, what=what))))
+                                   dict(_get(p, "channel_options", dict, {}, where=w, what=what)),
+                                   None if snr is None else float(snr)))
     if not phases:
         raise ConfigError("the lifecycle config needs at least one [[phases]] table")
     detector = dict(_get(cfg, "detector", dict, {"name": "cusum", "window": 4}, what=what))

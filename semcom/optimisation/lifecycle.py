@@ -49,11 +49,13 @@ from semcom.optimisation.registry import ModelRegistry, ServingNode
 
 @dataclass(frozen=True)
 class TrafficPhase:
-    """``items`` images sent over ``channel`` (a registered channel name, with its options)."""
+    """``items`` images sent over ``channel`` (a registered channel name, with its options), at ``snr_db``
+    (None: the run's SNR)."""
 
     channel: str
     items: int
     channel_options: dict = field(default_factory=dict)
+    snr_db: float | None = None
 
 
 class JSCCRetrainer:
@@ -192,18 +194,19 @@ class ModelOptimisationService(Service):
                 links[key] = AnalogLink(phase.channel, seed=seed + len(links), **phase.channel_options)
             active.link = links[key]
             x = images[int(rng.integers(len(images)))]
-            value = _psnr(active, x, snr_db, gen)
+            snr = snr_db if phase.snr_db is None else phase.snr_db
+            value = _psnr(active, x, snr, gen)
             uses = active.channel_uses_for(x.shape[1], x.shape[2])
             clock.charge_transmission(up, int(uses))
             channel_uses += int(uses)
-            rows.append({"item": i, "time_s": float(arrival), "channel": phase.channel,
+            rows.append({"item": i, "time_s": float(arrival), "channel": phase.channel, "snr_db": snr,
                          "version": (active_version or "")[:8], "psnr_db": value})
             if pending is not None:  # a retrained model is on its way: no second job
                 continue
             if detector.update(value):
                 alarms.append(i)
                 fork = clock.fork()
-                retrain = self._retrain(network, fork, registry, serving, publisher, device, active, phase, snr_db,
+                retrain = self._retrain(network, fork, registry, serving, publisher, device, active, phase, snr,
                                         validation, data_at or publisher, queues, candidates, i, float(arrival))
                 retrains.append(retrain)
                 forks.append(fork)

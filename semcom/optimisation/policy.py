@@ -60,7 +60,7 @@ class PromptPolicy:
         lm = load_caption_lm(name)
         model = copy.deepcopy(lm.model)
         tokenizer = word_tokenizer(lm.tokenizer.words)
-        model.resize_token_embeddings(len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         with torch.no_grad():  # <sep> starts as the mean word embedding
             emb = model.get_input_embeddings().weight
             emb[-1] = emb[4:-1].mean(0)
@@ -85,8 +85,9 @@ class PromptPolicy:
         return int(self.model.config.n_positions)
 
     def in_vocabulary(self, text: str) -> bool:
-        vocab = self.tokenizer.get_vocab()
-        return all(w in vocab for w in caption_words(text))
+        if getattr(self, "_vocab", None) is None:
+            self._vocab = frozenset(self.tokenizer.get_vocab())
+        return all(w in self._vocab for w in caption_words(text))
 
     def context(self, caption: str) -> str:
         """The text the model reads before the prompt: ``caption words <sep>`` (``<bos>`` is added as an id)."""
@@ -168,7 +169,7 @@ def supervised_fine_tune(policy: PromptPolicy, examples: Sequence[tuple[str, str
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     return {"steps": steps, "final_loss": float(sum(losses[-20:]) / len(losses[-20:]))}
 
@@ -190,7 +191,10 @@ def dpo_train(policy: PromptPolicy, rows: Sequence[dict], *, beta: float = 0.1, 
                           "pip install 'semcom[optimisation]'") from err
     if not rows:
         raise InputError("no preference pairs to train on")
-    data = Dataset.from_list([{"prompt": policy.context(r["caption"]),
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+    data = Dataset.from_list([{"prompt": f"{policy.tokenizer.bos_token} {policy.context(r['caption'])}",
                                "chosen": " ".join(caption_words(r["chosen"])),
                                "rejected": " ".join(caption_words(r["rejected"]))} for r in rows])
     peft_config = None
@@ -207,8 +211,13 @@ def dpo_train(policy: PromptPolicy, rows: Sequence[dict], *, beta: float = 0.1, 
                          report_to=[], seed=seed, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
                          lr_scheduler_type="cosine", warmup_steps=2)
         os.environ.setdefault("WANDB_DISABLED", "true")
-        trainer = DPOTrainer(model=policy.model, args=args, train_dataset=data, processing_class=policy.tokenizer,
-                             peft_config=peft_config)
+        reference = None if peft_config is not None else copy.deepcopy(policy.model).eval()
+        trainer = DPOTrainer(model=policy.model, ref_model=reference, args=args, train_dataset=data,
+                             processing_class=policy.tokenizer, peft_config=peft_config)
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        for callback in (PrinterCallback, ProgressCallback):  # figures go in the result, not on stdout
+            trainer.remove_callback(callback)
         result = trainer.train()
         logs = [h for h in trainer.state.log_history if "loss" in h]
         model = trainer.model
