@@ -15,7 +15,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_all_notebooks_found():
     assert [p.name for p in NOTEBOOKS] == ["01_quick_start.ipynb", "02_channels_and_ber.ipynb",
-                                           "03_swapping_encoders.ipynb", "04_table4.ipynb"]
+                                           "03_swapping_encoders.ipynb", "04_table4.ipynb",
+                                           "06_lifecycle.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -35,7 +35,6 @@ Relative paths are read from the folder the command runs in (the repository root
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 

@@ -214,7 +214,10 @@ class ModelOptimisationService(Service):
                     pending = (fork.now, serving.module, serving.version)
                     retrain["in_service_s"] = float(fork.now)
                 detector.reset()
-        clock.join(*forks)
+        for fork in forks:  # a retraining that ended while traffic went on: its charges, not its time
+            if fork.now < clock.now:
+                clock.ledger.extend(fork.ledger)
+        clock.join(*[f for f in forks if f.now >= clock.now])
         return self._report(clock, start, start_entries, registry.events(events0), rows, alarms, retrains,
                             change_items, interval_s, channel_uses)
 

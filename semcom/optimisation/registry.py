@@ -164,6 +164,28 @@ class ModelRegistry:
                   metrics=metrics, details=details)
         return self.manager.commit(message or f"publish {name}")
 
+    def publish_prompt_codec(self, codec, *, metrics: Mapping[str, float] | None = None,
+                             details: Mapping[str, Any] | None = None, message: str | None = None) -> str:
+        """Commit a version whose prompt codec (``language_model/prompt-codec``, the entry both ends decode
+        prompts with, :func:`semcom.semantic.knowledge.put_codec`) is ``codec``, its metrics kept in the entry's
+        details, and push it to the attached nodes; returns the version id."""
+        from semcom.semantic.knowledge import put_codec
+
+        put_codec(self.kb, codec, details={**dict(details or {}), "metrics": dict(metrics or {})})
+        return self.manager.commit(message or "publish prompt codec")
+
+    def catalogue(self, version: str | None = None) -> list[dict]:
+        """Every model a version holds, with its metrics: the ``model/*`` entries and the prompt codec."""
+        from knowledge_base import LANGUAGE_MODEL
+
+        out = [model_card(self.kb, e.name, version).as_dict() for e in self.kb.entries(version, MODEL)]
+        for e in self.kb.entries(version, LANGUAGE_MODEL):
+            details = dict(e.meta.get("details", {}))
+            out.append({"name": e.name, "version": e.version, "family": "prompt-codec", "format": e.meta.get("format"),
+                        "sha256": e.sha256, "size": e.size, "codec": e.meta.get("codec"),
+                        "metrics": details.pop("metrics", {}), "details": details})
+        return out
+
     def events(self, since: int = 0) -> list[SyncEvent]:
         """Deliveries made so far (from index ``since``)."""
         return self.manager.history[since:]

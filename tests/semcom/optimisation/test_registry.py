@@ -132,3 +132,24 @@ def test_bytes_that_do_not_fit_the_config_are_refused():
         module_from_bytes(data, meta)
     with pytest.raises(InputError):
         module_from_bytes(b"not safetensors", {"family": "jscc", "format": "safetensors", "config": {}})
+
+
+def test_prompt_codec_and_models_share_one_catalogue():
+    from semcom.semantic import TEXT_CODECS
+    from semcom.semantic.knowledge import codec_from_kb
+
+    network = tiered_network((1e9, 1e12), (2**30, 2**34), snr_db=20.0, bandwidth_hz=1e6)
+    signer = Ed25519Signer.generate()
+    registry = ModelRegistry(KnowledgeBase(), signer)
+    node = ServingNode(KnowledgeBase(), signer.verifier(), "jscc")
+    registry.attach("ue", node, NetworkTransport(network, "edge", "ue", SimClock(), mode="plan"))
+    publish(registry, tiny_jscc(0), 1)
+    codec = TEXT_CODECS.create("ngram")
+    version = registry.publish_prompt_codec(codec, metrics={"mean_bits": 134.3}, details={"corpus": "flickr8k"})
+    assert node.version == version  # pushed like any model
+    catalogue = {c["family"]: c for c in registry.catalogue()}
+    assert catalogue["prompt-codec"]["metrics"] == {"mean_bits": 134.3} and catalogue["jscc"]["metrics"] == {"tag": 1}
+    received = codec_from_kb(node.kb)
+    sent = codec_from_kb(registry.kb)
+    bits = sent.encode("a dog runs on the beach").bits
+    assert received.decode(bits).text == "a dog runs on the beach"
