@@ -124,7 +124,7 @@ class NetworkTransport:
             link = self.network.link(a, b)
             if self.mode == "plan":
                 plan = link.digital_link(code="ldpc").plan(8 * len(data), link.snr_db)
-                cost = LinkCost(8 * len(data), plan.coded_bits, plan.channel_uses, plan.num_blocks)
+                cost = LinkCost(8 * len(data), plan.coded_bits, plan.channel_uses, 1)
             else:
                 sent = send(link.digital_link(code="ldpc"), bytes_to_bits(data), link.snr_db, rounds=self.rounds,
                             generator=self.generator, selective=True)
