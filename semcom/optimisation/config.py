@@ -23,7 +23,7 @@ Instruct keys (see ``experiments/instruct_dpo.toml``)::
     similarity = "minilm" | "lexical"
     sft_captions = 2000, sft_steps = 400, sft_batch = 32, train_captions = 60, eval_captions = 40, max_words = 14
     samples = 4, temperature = 1.0, price_per_bit = 0.004, margin = 0.05, pair_agreement = 0.7,
-    min_similarity = 0.6, noise = 0.05, rounds = 4, edge = "edge"
+    min_similarity = 0.6, noise = 0.05, rounds = 4, edge = "edge", include_templates = true
     [raters]  device = "honest" | "noisy" | "inverted" | "constant" | "random" | "duplicating"
     [filters] min_items, min_spread, min_correlation, max_spread, min_raters
     [dpo]     beta, lr, epochs, batch, lora_rank
@@ -176,7 +176,8 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
 
 INSTRUCT_KEYS = {"policy", "codec", "similarity", "sft_captions", "sft_steps", "sft_batch", "sft_lr", "train_captions",
                  "eval_captions", "max_words", "samples", "temperature", "price_per_bit", "margin", "pair_agreement",
-                 "min_similarity", "noise", "rounds", "edge", "raters", "filters", "dpo", "nodes", "links", "seed"}
+                 "min_similarity", "noise", "rounds", "edge", "raters", "filters", "dpo", "nodes", "links", "seed",
+                 "include_templates"}
 FILTER_KEYS = {"min_items", "min_spread", "min_correlation", "max_spread", "min_raters"}
 DPO_KEYS = {"beta", "lr", "epochs", "batch", "lora_rank"}
 
@@ -240,6 +241,7 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
         pair_agreement=float(_get(cfg, "pair_agreement", _NUM, 0.7, what=what)),
         min_similarity=float(_get(cfg, "min_similarity", _NUM, 0.6, what=what)),
         noise=float(_get(cfg, "noise", _NUM, 0.05, what=what)), filters=filters, dpo=dpo,
+        include_templates=_get(cfg, "include_templates", bool, True, what=what),
         rounds=_get(cfg, "rounds", int, 4, what=what), seed=seed)
     return jsonable({"config": cfg, "provenance": provenance(seed), "policy": policy.source,
                      "parameters": policy.num_parameters(), "sft": sft, "report": report.as_dict()})

@@ -5,7 +5,10 @@
 generators under the bit budget of the link:
 
 1. the edge's prompt model (:class:`~semcom.optimisation.policy.PromptPolicy`) writes candidate prompts
-   for a batch of captions (its greedy prompt and sampled ones; compute charged on the edge);
+   for a batch of captions (its greedy prompt and sampled ones; compute charged on the edge), and with
+   ``include_templates`` the edge adds its structured templates of each caption
+   (:func:`~semcom.optimisation.prompts.templates`), so the receivers also judge prompts the model would
+   not yet write;
 2. the candidates go to the receivers over the downlinks, coded with the prompt codec, and the receivers'
    judgements (their measured semantic similarity of each candidate to the caption, in [0, 1]) come back
    over the uplinks as 7-byte packets into the edge's :class:`~semcom.optimisation.feedback.FeedbackCache`
@@ -95,7 +98,8 @@ class InstructionOptimisationService(Service):
     """Feedback cached and filtered at the edge, and DPO of the edge's prompt model (see the module doc).
 
     run(network, clock, *, edge, raters={device: kind}, policy, codec, similarity, train_captions, eval_captions,
-        samples=4, temperature=1.0, price_per_bit=0.004, margin=0.05, pair_agreement=0.7, filters={},
+        samples=4, temperature=1.0, price_per_bit=0.004, margin=0.05, pair_agreement=0.7, include_templates=True,
+        filters={},
         dpo={}, rounds=4, seed=0) -> ServiceReport
     """
 
@@ -105,6 +109,7 @@ class InstructionOptimisationService(Service):
             codec, similarity: Callable[[str, str], float], train_captions: Sequence[str],
             eval_captions: Sequence[str], samples: int = 4, temperature: float = 1.0, price_per_bit: float = 0.004,
             margin: float = 0.05, pair_agreement: float = 0.7, min_similarity: float = 0.6,
+            include_templates: bool = True,
             filters: Mapping[str, Any] | None = None, dpo: Mapping[str, Any] | None = None, rounds: int = 4,
             noise: float = 0.05, seed: int = 0) -> ServiceReport:
         if not train_captions or not eval_captions:
@@ -125,7 +130,8 @@ class InstructionOptimisationService(Service):
         candidates: dict[tuple[int, int], str] = {}
         for i, c in enumerate(train_captions):
             texts = policy.prompts(c) + policy.prompts(c, samples, sample=True, temperature=temperature, generator=gen)
-            unique = list(dict.fromkeys(t for t in texts if t))
+            extra = list(templates(c).values()) if include_templates else []
+            unique = list(dict.fromkeys(t for t in texts + extra if t))
             for k, t in enumerate(unique):
                 candidates[(i, k)] = t
             tokens = sum(len(t.split()) + 1 for t in texts) + len(texts) * len(policy.encode_context(c))
