@@ -94,10 +94,13 @@ def quantize_static_int8(module: nn.Module, calibrate: Callable[[nn.Module], Non
 
 
 def prunable(module: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(layer, "weight") of every conv, linear and GPT-2 Conv1D layer, embeddings excluded."""
+    """(layer, "weight") of every conv, linear and GPT-2 Conv1D layer; embeddings excluded, and so are
+    output layers tied to an embedding (pruning one would untie it)."""
     from transformers.pytorch_utils import Conv1D
 
-    return [(m, "weight") for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, Conv1D))]
+    tied = {m.weight.data_ptr() for m in module.modules() if isinstance(m, nn.Embedding)}
+    return [(m, "weight") for m in module.modules()
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, Conv1D)) and m.weight.data_ptr() not in tied]
 
 
 def prune_l1(module: nn.Module, amount: float) -> nn.Module:
@@ -241,10 +244,14 @@ def describe(name: str, module: nn.Module, **notes) -> Variant:
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     raw = buffer.getvalue()
-    params = [t for t in module.state_dict().values() if torch.is_tensor(t)]
-    dense = sum(t.numel() for t in params if t.dtype.is_floating_point)
+    params, seen = [], set()
+    for t in module.state_dict().values():  # tied weights (GPT-2's output layer) counted once
+        if torch.is_tensor(t) and t.dtype.is_floating_point and t.data_ptr() not in seen:
+            seen.add(t.data_ptr())
+            params.append(t)
+    dense = sum(t.numel() for t in params)
     packed = sum(m.weight().numel() for m in module.modules() if hasattr(m, "weight") and callable(m.weight))
-    nonzero = sum(int((t != 0).sum()) for t in params if t.dtype.is_floating_point)
+    nonzero = sum(int((t != 0).sum()) for t in params)
     packed_nz = sum(int((m.weight().int_repr() != 0).sum()) if m.weight().is_quantized else 0
                     for m in module.modules() if hasattr(m, "weight") and callable(m.weight))
     return Variant(name, module, serialized_size(module), len(zlib.compress(raw, 6)), dense + packed,

@@ -8,7 +8,8 @@ Lifecycle keys (see ``experiments/lifecycle_awgn_to_rayleigh.toml``)::
     validation = "../shared/data/bsds500/val", validation_images = 8    # what a new model must beat the old on
     publisher = "edge", device = "ue", data_at = "cloud"
     transfer = "plan" | "simulate"   # model updates over the links: planned or simulated bit by bit
-    format = "safetensors" | "int8-weights"
+    format = "safetensors" | "int8-weights" | [both]   # formats a retrained model may be deployed in
+    device_model_bytes = 4000000     # the device's memory for the model (formats that do not fit are skipped)
     [[phases]]   channel, items, channel_options = {}, snr_db (default: the run's)
     [detector]   name = "cusum" | "page_hinkley", window, and the detector's options
     [retrain]    data, steps, batch, crop, lr, warmup, max_images, threads
@@ -23,7 +24,8 @@ Instruct keys (see ``experiments/instruct_dpo.toml``)::
     similarity = "minilm" | "lexical"
     sft_captions = 2000, sft_steps = 400, sft_batch = 32, train_captions = 60, eval_captions = 40, max_words = 14
     samples = 4, temperature = 1.0, price_per_bit = 0.004, margin = 0.05, pair_agreement = 0.7,
-    min_similarity = 0.6, noise = 0.05, rounds = 4, edge = "edge", include_templates = true
+    min_similarity = 0.6, noise = 0.05, rounds = 4, edge = "edge", include_templates = true,
+    extractive = true                 # the prompt model writes only the caption's words, in order
     [raters]  device = "honest" | "noisy" | "inverted" | "constant" | "random" | "duplicating"
     [filters] min_items, min_spread, min_correlation, max_spread, min_raters
     [dpo]     beta, lr, epochs, batch, lora_rank
@@ -77,7 +79,8 @@ def load(path: str | Path, what: str) -> dict:
 # ------------------------------------------------------------------------------------------ lifecycle
 
 LIFECYCLE_KEYS = {"model", "snr_db", "interval_s", "images", "traffic_images", "crop", "validation",
-                  "validation_images", "publisher", "device", "data_at", "transfer", "format", "phases", "detector",
+                  "validation_images", "publisher", "device", "data_at", "transfer", "format", "device_model_bytes",
+                  "phases", "detector",
                   "retrain", "queues", "candidates", "nodes", "links", "seed"}
 RETRAIN_KEYS = {"data", "steps", "batch", "crop", "lr", "warmup", "max_images", "threads"}
 
@@ -112,11 +115,14 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     data_at = _get(cfg, "data_at", str, publisher, what=what)
     for name in (publisher, device, data_at):
         network.node(name)
-    transfer, fmt = _get(cfg, "transfer", str, "plan", what=what), _get(cfg, "format", str, "safetensors", what=what)
+    transfer = _get(cfg, "transfer", str, "plan", what=what)
+    formats = _get(cfg, "format", (str, list), "safetensors", what=what)
+    formats = [formats] if isinstance(formats, str) else list(formats)
     if transfer not in TRANSFER_MODES:
         raise ConfigError(f"transfer must be one of {', '.join(TRANSFER_MODES)}, got {transfer!r}")
-    if fmt not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not formats or any(f not in FORMATS for f in formats):
+        raise ConfigError(f"format must be one or a list of {', '.join(FORMATS)}, got {formats!r}")
+    budget = _get(cfg, "device_model_bytes", int, None, what=what)
     phases = []
     for i, p in enumerate(_get(cfg, "phases", list, what=what)):
         w = f"phases[{i}]."
@@ -153,7 +159,12 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     registry.attach(device, serving, transport)
     base = load_checkpoint(_get(cfg, "model", str, what=what))
     first = phases[0]
-    data, meta = artefact("jscc", base, fmt)
+    for fmt in formats:  # the first format that fits the device
+        data, meta = artefact("jscc", base, fmt)
+        if budget is None or len(data) <= budget:
+            break
+    else:
+        raise ConfigError(f"the model fits the device's {budget} bytes in none of the formats {formats}")
     registry.publish("jscc", data, family="jscc", format=fmt, config=meta["config"], parameters=meta["parameters"],
                      metrics={"validation_psnr_db": validation_psnr(base, validation, first.channel,
                                                                     first.channel_options, snr_db)},
@@ -162,9 +173,9 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     if not first_event.accepted:
         raise ConfigError(f"the first deployment to {device} failed ({first_event.reason}); raise the link's SNR "
                           "or use transfer = \"plan\"")
-    initial = {"version": registry.kb.head[:8], "update_bytes": first_event.update_bytes, "bits": first_event.bits,
+    initial = {"version": registry.kb.head[:8], "format": fmt, "update_bytes": first_event.update_bytes, "bits": first_event.bits,
                "channel_uses": first_event.channel_uses, "seconds": float(clock.now)}
-    service = ModelOptimisationService(retrainer, detector, format=fmt)
+    service = ModelOptimisationService(retrainer, detector, formats=formats, device_model_bytes=budget)
     report = service.run(network, clock, registry=registry, serving=serving, publisher=publisher, device=device,
                          images=images, phases=phases, snr_db=snr_db, validation=validation, interval_s=interval,
                          data_at=data_at, queues=queues, candidates=candidates, seed=seed)
@@ -177,7 +188,7 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
 INSTRUCT_KEYS = {"policy", "codec", "similarity", "sft_captions", "sft_steps", "sft_batch", "sft_lr", "train_captions",
                  "eval_captions", "max_words", "samples", "temperature", "price_per_bit", "margin", "pair_agreement",
                  "min_similarity", "noise", "rounds", "edge", "raters", "filters", "dpo", "nodes", "links", "seed",
-                 "include_templates"}
+                 "include_templates", "extractive"}
 FILTER_KEYS = {"min_items", "min_spread", "min_correlation", "max_spread", "min_raters"}
 DPO_KEYS = {"beta", "lr", "epochs", "batch", "lora_rank"}
 
@@ -216,6 +227,7 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
 
     torch.manual_seed(seed)
     policy = PromptPolicy.from_caption_lm(_get(cfg, "policy", str, "small", what=what))
+    policy.extractive = _get(cfg, "extractive", bool, True, what=what)
     train, held = flickr8k_split(data_dir)
     pool = usable_captions(policy, train, max_words)
     rng = random.Random(seed)
@@ -227,7 +239,10 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
     evaluation = usable_captions(policy, held, max_words)
     n_eval = _positive_int(cfg, "eval_captions", 40, what)
     evaluation = evaluation[:: max(1, len(evaluation) // n_eval)][:n_eval]
-    examples = [(c, rng.choice(list(templates(c).values()))) for c in sft_pool]
+    def forms(caption: str) -> list[str]:  # an extractive policy learns the forms made of the caption's words
+        return [t for name, t in templates(caption).items() if not (policy.extractive and name == "structured")]
+
+    examples = [(c, rng.choice(forms(c))) for c in sft_pool]
     sft = supervised_fine_tune(policy, examples, steps=_positive_int(cfg, "sft_steps", 400, what),
                                batch=_positive_int(cfg, "sft_batch", 32, what),
                                lr=float(_get(cfg, "sft_lr", _NUM, 2e-3, what=what)), seed=seed)

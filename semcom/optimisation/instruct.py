@@ -130,7 +130,8 @@ class InstructionOptimisationService(Service):
         candidates: dict[tuple[int, int], str] = {}
         for i, c in enumerate(train_captions):
             texts = policy.prompts(c) + policy.prompts(c, samples, sample=True, temperature=temperature, generator=gen)
-            extra = list(templates(c).values()) if include_templates else []
+            extra = [t for name, t in templates(c).items()
+                     if not (policy.extractive and name == "structured")] if include_templates else []
             unique = list(dict.fromkeys(t for t in texts + extra if t))
             for k, t in enumerate(unique):
                 candidates[(i, k)] = t

@@ -13,7 +13,10 @@ an alarm the service
    bits to move) and charges that time on a fork of the clock (traffic goes on meanwhile);
 3. runs the fine-tuning for real (:class:`JSCCRetrainer`: :func:`semcom.jscc.train.train` from the
    serving weights on the channel the receiver now observes);
-4. validates the result against the serving model on held-out images of the new channel, and only if
+4. compresses it for the device: of the artefact formats allowed (``formats``: float16 safetensors,
+   ``int8-weights``), those that fit the device's model memory (``device_model_bytes``) are decoded as
+   the device would and validated; the best is kept;
+5. validates the result against the serving model on held-out images of the new channel, and only if
    it is better publishes it in the registry (a signed KB version) and pushes it to the device over the
    links (:class:`~semcom.optimisation.registry.NetworkTransport`); the device verifies the update
    before it loads the new model.
@@ -41,7 +44,7 @@ from semcom.link.analog import AnalogLink
 from semcom.network.clock import SimClock
 from semcom.network.nodes import Network
 from semcom.network.services import SERVICES, Service, ServiceReport
-from semcom.optimisation.artefacts import artefact
+from semcom.optimisation.artefacts import artefact, module_from_bytes
 from semcom.optimisation.drift import make_detector
 from semcom.optimisation.placement import RetrainJob, choose_site, training_footprint, transfer_seconds
 from semcom.optimisation.registry import ModelRegistry, ServingNode
@@ -152,11 +155,17 @@ class ModelOptimisationService(Service):
     name = "model_optimisation"
 
     def __init__(self, retrainer: JSCCRetrainer, detector: Mapping[str, Any] | None = None,
-                 model_name: str = "jscc", format: str = "safetensors"):
+                 model_name: str = "jscc", formats: Sequence[str] = ("safetensors",),
+                 device_model_bytes: int | None = None):
+        from semcom.optimisation.artefacts import FORMATS
+
         spec = dict(detector or {"name": "cusum", "window": 4, "k": 0.5, "h": 5.0, "burn_in": 8})
         self.detector_spec = spec
         make_detector(**spec)  # checks the spec now
-        self.retrainer, self.model_name, self.format = retrainer, model_name, format
+        if not formats or any(f not in FORMATS for f in formats):
+            raise ConfigError(f"formats must be a non-empty list of {', '.join(FORMATS)}, got {list(formats)}")
+        self.retrainer, self.model_name = retrainer, model_name
+        self.formats, self.device_model_bytes = tuple(formats), device_model_bytes
 
     def run(self, network: Network, clock: SimClock, *, registry: ModelRegistry, serving: ServingNode,
             publisher: str, device: str, images: Sequence[torch.Tensor], phases: Sequence[TrafficPhase],
@@ -226,7 +235,7 @@ class ModelOptimisationService(Service):
     def _retrain(self, network, fork: SimClock, registry, serving, publisher, device, active, phase, snr_db,
                  validation, data_at, queues, candidates, item, t) -> dict:
         flops, memory = self.retrainer.footprint(active, phase.channel, phase.channel_options)
-        data, _ = artefact("jscc", active, self.format)
+        data, _ = artefact("jscc", active, self.formats[0])
         job = RetrainJob(flops, memory, self.retrainer.data_bits, data_at, 8 * len(data), publisher, 8 * len(data))
         placement = choose_site(network, job, queues, candidates)
         site = placement.estimate(placement.node)
@@ -237,15 +246,28 @@ class ModelOptimisationService(Service):
         self._charge_move(network, fork, placement.node, publisher, job.result_bits)
         model, facts = self.retrainer(active, phase.channel, phase.channel_options)
         old = validation_psnr(active, validation, phase.channel, phase.channel_options, snr_db)
-        new = validation_psnr(model, validation, phase.channel, phase.channel_options, snr_db)
         out = {"alarm_item": item, "alarm_time_s": t, "channel": phase.channel, "site": placement.node,
                "site_kind": placement.kind, "why": placement.why, "placement": placement.as_dict(),
                "flops": flops, "memory_bytes": memory, "fine_tune": facts, "validation_old_db": old,
-               "validation_new_db": new, "deployed": False}
+               "deployed": False, "formats": {}}
+        best = None
+        for fmt in self.formats:  # compress for the device: each format as the device would load it
+            data, meta = artefact("jscc", model, fmt)
+            fits = self.device_model_bytes is None or len(data) <= self.device_model_bytes
+            score = validation_psnr(module_from_bytes(data, meta), validation, phase.channel,
+                                    phase.channel_options, snr_db) if fits else None
+            out["formats"][fmt] = {"bytes": len(data), "fits": fits, "validation_db": score}
+            if fits and (best is None or score > best[0]):
+                best = (score, fmt, data, meta)
+        if best is None:
+            out["reason"] = f"not deployed: no format fits the device's {self.device_model_bytes} bytes"
+            out["validation_new_db"] = float("nan")
+            return out
+        new, fmt, data, meta = best
+        out.update(validation_new_db=new, format=fmt)
         if new <= old:
             out["reason"] = f"not deployed: validation PSNR {new:.2f} dB is not above the serving model's {old:.2f} dB"
             return out
-        data, meta = artefact("jscc", model, self.format)
         before = len(registry.events())
         for view in registry.manager.receivers.values():
             view.transport.clock = fork

@@ -8,7 +8,9 @@ any causal LM.
 
 * :func:`supervised_fine_tune` teaches it the prompt forms of :mod:`semcom.optimisation.prompts` (a form
   drawn at random per example: the reference policy, which sends prompts of every length);
-* :meth:`PromptPolicy.prompts` samples or decodes greedily;
+* :meth:`PromptPolicy.prompts` samples or decodes greedily; an ``extractive`` policy may only write the
+  caption's own words, in their order (each next word one that follows the last word written), so its
+  prompts are the caption shortened, never a word the caption did not say;
 * :func:`dpo_train` runs direct preference optimisation (``trl.DPOTrainer``, optionally on a LoRA adapter
   of ``peft``) on the preference pairs the edge built from the receivers' filtered feedback.
 
@@ -53,6 +55,7 @@ class PromptPolicy:
     model: object
     tokenizer: object
     source: str = ""
+    extractive: bool = False
 
     @classmethod
     def from_caption_lm(cls, name: str = "small") -> "PromptPolicy":
@@ -104,12 +107,17 @@ class PromptPolicy:
         room = self.max_positions - len(ids)
         if room < 2:
             raise InputError(f"caption too long for the prompt model ({len(ids)} of {self.max_positions} positions)")
+        words = ids[1:-1]  # the caption's token ids, without <bos> and <sep>
         self.model.eval()
         out = []
         for _ in range(n):
-            seq = list(ids)
+            seq, at = list(ids), 0
             for _ in range(room):
                 logits = self.model(input_ids=torch.tensor([seq])).logits[0, -1]
+                if self.extractive:  # only words that follow the last one written, or the end
+                    allowed = torch.full_like(logits, -math.inf)
+                    allowed[[EOS] + words[at:]] = 0.0
+                    logits = logits + allowed
                 logits[[PAD, BOS, self.sep_id]] = -math.inf
                 if sample:
                     probs = torch.softmax(logits / temperature, -1)
@@ -119,6 +127,8 @@ class PromptPolicy:
                 if tok == EOS:
                     break
                 seq.append(tok)
+                if self.extractive:
+                    at = words.index(tok, at) + 1
             out.append(self.tokenizer.decode(seq[len(ids):], skip_special_tokens=True).strip())
         return out
 

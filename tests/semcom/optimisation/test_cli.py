@@ -53,6 +53,8 @@ publisher = "edge"
 device = "ue"
 data_at = "cloud"
 transfer = "plan"
+format = ["safetensors", "int8-weights"]
+device_model_bytes = 4000000
 seed = 0
 {extra}
 [[phases]]
@@ -92,7 +94,11 @@ def test_lifecycle_run_tiny(tmp_path, image_folder, capsys):
     retrain = [d for d in out["report"]["details"] if d["kind"] == "retrain"][0]
     assert retrain["site"] in ("ue", "edge", "cloud") and "finishes first" in retrain["why"]
     assert retrain["fine_tune"]["steps"] == 2 and retrain["flops"] > 0
-    assert out["initial_deployment"]["update_bytes"] > 5_000_000  # the float16 checkpoint, zlib-compressed and signed
+    # the float16 model (5.8 MB) does not fit the device's 4 MB: only int8 weights were validated
+    assert not retrain["formats"]["safetensors"]["fits"] and retrain["formats"]["int8-weights"]["fits"]
+    assert retrain["format"] == "int8-weights" and retrain["formats"]["int8-weights"]["bytes"] < 4_000_000
+    assert out["initial_deployment"]["format"] == "int8-weights"  # float16 would not fit the device
+    assert 3_000_000 < out["initial_deployment"]["update_bytes"] < 4_000_000
     assert out["report"]["bits"] >= 0 and out["provenance"]["seed"] == 0
     items = [d for d in out["report"]["details"] if d["kind"] == "item"]
     assert {d["phase"] for d in items[:16]} == {"before"}
@@ -124,6 +130,7 @@ ue4 = "constant"
 [dpo]
 epochs = 1.0
 batch = 4
+lora_rank = 2
 [[nodes]]
 name = "edge"
 kind = "edge"
@@ -154,13 +161,15 @@ def test_instruct_run_tiny(tmp_path, capsys):
     assert filt["raters_dropped"] == {"ue4": "low-quality", "ue3": "outlier-rater"}
     assert m["feedback_bytes"] == 7 * m["judgements"] and m["receivers_lost"] == 0
     assert out["report"]["bits"] > 0 and out["report"]["channel_uses"] > 0
+    dpo = next(d for d in out["report"]["details"] if d["kind"] == "dpo")
+    assert dpo["lora_rank"] == 2 and dpo["steps"] >= 1 and dpo["pairs"] == m["pairs"] > 0
     held = [d for d in out["report"]["details"] if d["kind"] == "held_out"]
     assert len(held) == 3 and all(d["before_bits"] > 0 for d in held)
 
 
 @pytest.mark.parametrize("command,extra,needle", [
     ("lifecycle", "bogus = 1", "unknown key"),
-    ("lifecycle", 'transfer = "teleport"', "transfer must be"),
+    ("lifecycle", 'interval_s = "soon"', "interval_s"),
     ("instruct", "bogus = 1", "unknown key"),
 ])
 def test_bad_configs_fail_with_one_line(tmp_path, image_folder, capsys, command, extra, needle):
