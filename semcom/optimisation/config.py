@@ -110,7 +110,7 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     what = "lifecycle config"
     _known(cfg, LIFECYCLE_KEYS, what)
     seed = int(_get(cfg, "seed", int, 0, what=what) if seed is None else seed)
-    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what))
+    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what), what)
     publisher, device = _get(cfg, "publisher", str, "edge", what=what), _get(cfg, "device", str, "ue", what=what)
     data_at = _get(cfg, "data_at", str, publisher, what=what)
     for name in (publisher, device, data_at):
@@ -209,7 +209,7 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
     what = "instruct config"
     _known(cfg, INSTRUCT_KEYS, what)
     seed = int(_get(cfg, "seed", int, 0, what=what) if seed is None else seed)
-    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what))
+    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what), what)
     edge = _get(cfg, "edge", str, "edge", what=what)
     network.node(edge)
     raters = {str(k): v for k, v in _get(cfg, "raters", dict, what=what).items()}
