@@ -115,6 +115,8 @@ class JSCCRetrainer:
                 progress=False)
             start = time.monotonic()
             summary = train(opts)
+            if summary.get("signal") is not None:  # Ctrl-C or a kill stopped the fine-tuning: stop the run too
+                raise KeyboardInterrupt
             seconds = time.monotonic() - start
             model = load_checkpoint(summary["checkpoint"])
         torch.set_num_threads(threads)
