@@ -16,7 +16,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_all_notebooks_found():
     assert [p.name for p in NOTEBOOKS] == ["01_quick_start.ipynb", "02_channels_and_ber.ipynb",
                                            "03_swapping_encoders.ipynb", "04_table4.ipynb",
-                                           "05_federated.ipynb", "07_collaborative_inference.ipynb"]
+                                           "05_federated.ipynb", "06_lifecycle.ipynb",
+                                           "07_collaborative_inference.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from semcom.cli import demo, evaluate, fl, infer, jscc, kb, link, models, network, prompt_lm, refiner, run, table4
+from semcom.cli import (demo, evaluate, fl, infer, jscc, kb, link, models, network, optimisation, prompt_lm, refiner,
+                        run, table4)
 from semcom.cli.parser import SemcomParser, VersionAction
 from semcom.errors import SemcomError
 
@@ -21,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, link, evaluate, network, jscc, prompt_lm, refiner, table4, run, kb, infer, fl, models):
+    for module in (demo, link, evaluate, network, jscc, prompt_lm, refiner, table4, run, kb, infer, fl, optimisation,
+                   models):
         module.add_commands(subparsers)
     return parser
 

@@ -35,10 +35,10 @@ _NUM = (int, float)
 CHAINS = ("lm", "vit-gpt2", "jscc")
 
 
-def _get(cfg: dict, key: str, types, default=..., where: str = ""):
+def _get(cfg: dict, key: str, types, default=..., where: str = "", what: str = "inference config"):
     if key not in cfg:
         if default is ...:
-            raise ConfigError(f"missing key {where}{key!r} in the inference config")
+            raise ConfigError(f"missing key {where}{key!r} in the {what}")
         return default
     value = cfg[key]
     allowed = types if isinstance(types, tuple) else (types,)
@@ -67,6 +67,29 @@ class InferenceConfig:
     memory_bandwidth: dict = field(default_factory=dict)
 
 
+def parse_network(nodes: list, links: list, what: str = "inference config") -> Network:
+    """A network from ``[[nodes]]`` (name, kind, flops, memory) and ``[[links]]`` (src, dst, snr_db,
+    bandwidth_hz, latency_s = 0, channel = "awgn", both = true: the reverse link too) tables of a ``what``."""
+    net = Network()
+    for i, n in enumerate(nodes):
+        w = f"nodes[{i}]."
+        if not isinstance(n, dict):
+            raise ConfigError(f"{w[:-1]} must be a table")
+        net.add_node(Node(_get(n, "name", str, where=w, what=what), _get(n, "kind", str, where=w, what=what), _get(n, "flops", _NUM, where=w, what=what),
+                          _get(n, "memory", int, where=w, what=what)))
+    for i, l in enumerate(links):
+        w = f"links[{i}]."
+        if not isinstance(l, dict):
+            raise ConfigError(f"{w[:-1]} must be a table")
+        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w, what=what), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w, what=what),
+                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w, what=what), channel=_get(l, "channel", str, "awgn", where=w, what=what))
+        src, dst = _get(l, "src", str, where=w, what=what), _get(l, "dst", str, where=w, what=what)
+        net.add_link(src, dst, **kw)
+        if _get(l, "both", bool, True, where=w, what=what):
+            net.add_link(dst, src, **kw)
+    return net
+
+
 def parse_config(cfg: dict) -> InferenceConfig:
     from semcom.inference.service import MODES, held_out_requests
     from semcom.inference.split import FEATURE_TRANSPORTS
@@ -77,25 +100,16 @@ def parse_config(cfg: dict) -> InferenceConfig:
     unknown = set(cfg) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
-    net = Network()
+    nodes = _get(cfg, "nodes", list)
+    net = parse_network(nodes, _get(cfg, "links", list))
     bandwidth = {}
-    for i, n in enumerate(_get(cfg, "nodes", list)):
+    for i, n in enumerate(nodes):
         w = f"nodes[{i}]."
-        node = net.add_node(Node(_get(n, "name", str, where=w), _get(n, "kind", str, where=w),
-                                 _get(n, "flops", _NUM, where=w), _get(n, "memory", int, where=w)))
         if "memory_bandwidth" in n:
             value = float(_get(n, "memory_bandwidth", _NUM, where=w))
             if not value > 0 or value == float("inf"):
                 raise ConfigError(f"key {w}memory_bandwidth must be a positive number of bytes/s, got {value}")
-            bandwidth[node.name] = value
-    for i, l in enumerate(_get(cfg, "links", list)):
-        w = f"links[{i}]."
-        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w),
-                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w), channel=_get(l, "channel", str, "awgn", where=w))
-        src, dst = _get(l, "src", str, where=w), _get(l, "dst", str, where=w)
-        net.add_link(src, dst, **kw)
-        if _get(l, "both", bool, True, where=w):
-            net.add_link(dst, src, **kw)
+            bandwidth[n["name"]] = value
     route = _get(cfg, "route", list)
     modes = _get(cfg, "modes", list, list(MODES))
     for m in modes:
