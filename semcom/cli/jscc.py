@@ -7,8 +7,7 @@ import json
 import shlex
 import sys
 
-from semcom.cli.train import train_commands
-from semcom.errors import ConfigError
+from semcom.cli.train import run_resumable, train_commands
 from semcom.options import CBR, DATA_HELP, SEED, SNR_DB, Integer, Listed, Real
 
 POSITIVE = Integer(1, None)
@@ -86,7 +85,7 @@ def add_commands(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Check the folders, hold the state folder's lock, and train; a stop signal ends it as an interrupt."""
-    from semcom.files import default_data_dir, exclusive, input_folder, output_folder
+    from semcom.files import default_data_dir
     from semcom.jscc.model import JSCCConfig
     from semcom.jscc.train import STATE_FILE, TrainOptions, train
 
@@ -127,16 +126,4 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=shlex.join(["semcom", *sys.argv[1:]]) if sys.argv else None,
     )
-    input_folder(opts.data, "--data")
-    if opts.val:
-        input_folder(opts.val, "--val")
-    output_folder(opts.out, "--out")
-    state_dir = output_folder(opts.resolved_state_dir(), "--state-dir")
-    with exclusive(state_dir, "--state-dir"):
-        if not opts.resume and (state_dir / STATE_FILE).exists():
-            raise ConfigError(f"--state-dir {state_dir} holds the state of an earlier run ({STATE_FILE}); continue "
-                              f"it with --resume, or pass another --state-dir (or remove that one) to start over")
-        summary = train(opts)
-    if summary["signal"] is not None:
-        raise KeyboardInterrupt
-    return 0
+    return run_resumable(opts, train, STATE_FILE)

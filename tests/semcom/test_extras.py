@@ -96,4 +96,4 @@ def test_every_optional_package_is_declared_in_its_extra():
         assert distribution in declared[extra], f"{distribution} ({module}) is not in the {extra} extra"
         core = {req.split(">")[0].split("<")[0].strip().lower() for req in project["dependencies"]}
         assert distribution not in core, f"{distribution} is a core dependency but {module} is optional"
-    assert "semcom[gai,ray,notebooks]" in extras["dev"]
+    assert "semcom[gai,ray,notebooks,fl,optimisation]" in extras["dev"]
