@@ -35,7 +35,8 @@ _NUM = (int, float)
 CHAINS = ("lm", "vit-gpt2", "jscc")
 
 
-def _get(cfg: dict, key: str, types, default=..., where: str = "", what: str = "inference config"):
+def config_value(cfg: dict, key: str, types, default=..., where: str = "", what: str = "inference config"):
+    """``cfg[key]`` checked against ``types``; ``default`` when missing (no default: ConfigError naming ``where``)."""
     if key not in cfg:
         if default is ...:
             raise ConfigError(f"missing key {where}{key!r} in the {what}")
@@ -43,7 +44,7 @@ def _get(cfg: dict, key: str, types, default=..., where: str = "", what: str = "
     value = cfg[key]
     allowed = types if isinstance(types, tuple) else (types,)
     if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-        raise ConfigError(f"key {where}{key!r} has the wrong type: {type(value).__name__}")
+        raise ConfigError(f"key {where}{key!r} of the {what} has the wrong type: {type(value).__name__}")
     return value
 
 
@@ -75,17 +76,17 @@ def parse_network(nodes: list, links: list, what: str = "inference config") -> N
         w = f"nodes[{i}]."
         if not isinstance(n, dict):
             raise ConfigError(f"{w[:-1]} must be a table")
-        net.add_node(Node(_get(n, "name", str, where=w, what=what), _get(n, "kind", str, where=w, what=what), _get(n, "flops", _NUM, where=w, what=what),
-                          _get(n, "memory", int, where=w, what=what)))
+        net.add_node(Node(config_value(n, "name", str, where=w, what=what), config_value(n, "kind", str, where=w, what=what), config_value(n, "flops", _NUM, where=w, what=what),
+                          config_value(n, "memory", int, where=w, what=what)))
     for i, l in enumerate(links):
         w = f"links[{i}]."
         if not isinstance(l, dict):
             raise ConfigError(f"{w[:-1]} must be a table")
-        kw = dict(snr_db=_get(l, "snr_db", _NUM, where=w, what=what), bandwidth_hz=_get(l, "bandwidth_hz", _NUM, where=w, what=what),
-                  latency_s=_get(l, "latency_s", _NUM, 0.0, where=w, what=what), channel=_get(l, "channel", str, "awgn", where=w, what=what))
-        src, dst = _get(l, "src", str, where=w, what=what), _get(l, "dst", str, where=w, what=what)
+        kw = dict(snr_db=config_value(l, "snr_db", _NUM, where=w, what=what), bandwidth_hz=config_value(l, "bandwidth_hz", _NUM, where=w, what=what),
+                  latency_s=config_value(l, "latency_s", _NUM, 0.0, where=w, what=what), channel=config_value(l, "channel", str, "awgn", where=w, what=what))
+        src, dst = config_value(l, "src", str, where=w, what=what), config_value(l, "dst", str, where=w, what=what)
         net.add_link(src, dst, **kw)
-        if _get(l, "both", bool, True, where=w, what=what):
+        if config_value(l, "both", bool, True, where=w, what=what):
             net.add_link(dst, src, **kw)
     return net
 
@@ -100,38 +101,38 @@ def parse_config(cfg: dict) -> InferenceConfig:
     unknown = set(cfg) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in the inference config: {', '.join(sorted(unknown))}")
-    nodes = _get(cfg, "nodes", list)
-    net = parse_network(nodes, _get(cfg, "links", list))
+    nodes = config_value(cfg, "nodes", list)
+    net = parse_network(nodes, config_value(cfg, "links", list))
     bandwidth = {}
     for i, n in enumerate(nodes):
         w = f"nodes[{i}]."
         if "memory_bandwidth" in n:
-            value = float(_get(n, "memory_bandwidth", _NUM, where=w))
+            value = float(config_value(n, "memory_bandwidth", _NUM, where=w))
             if not value > 0 or value == float("inf"):
                 raise ConfigError(f"key {w}memory_bandwidth must be a positive number of bytes/s, got {value}")
             bandwidth[n["name"]] = value
-    route = _get(cfg, "route", list)
-    modes = _get(cfg, "modes", list, list(MODES))
+    route = config_value(cfg, "route", list)
+    modes = config_value(cfg, "modes", list, list(MODES))
     for m in modes:
         if m not in MODES:
             raise ConfigError(f"unknown mode {m!r}; known: {', '.join(MODES)}")
     if "prompts" in cfg:
-        requests = [str(p) for p in _get(cfg, "prompts", list)]
+        requests = [str(p) for p in config_value(cfg, "prompts", list)]
     else:
-        requests = held_out_requests(_get(cfg, "requests", int, 6), _get(cfg, "prefix_words", int, 3))
-    features = _get(cfg, "features", str, "digital")
+        requests = held_out_requests(config_value(cfg, "requests", int, 6), config_value(cfg, "prefix_words", int, 3))
+    features = config_value(cfg, "features", str, "digital")
     if features not in FEATURE_TRANSPORTS:
         raise ConfigError(f"features must be one of {', '.join(FEATURE_TRANSPORTS)}, got {features!r}")
-    plan = dict(_get(cfg, "plan", dict, {}))
+    plan = dict(config_value(cfg, "plan", dict, {}))
     chain = plan.get("chain", "lm")
     if chain not in CHAINS:
         raise ConfigError(f"unknown [plan] chain {chain!r}; known: {', '.join(CHAINS)}")
-    floor = _get(cfg, "analog_min_snr_db", _NUM, None)
+    floor = config_value(cfg, "analog_min_snr_db", _NUM, None)
     return InferenceConfig(
         net, [str(r) for r in route], list(modes), requests,
-        _get(cfg, "max_new_tokens", int, 8), float(_get(cfg, "threshold", _NUM, 0.5)), _get(cfg, "draft_tokens", int, 4),
-        _get(cfg, "rounds", int, 3), _get(cfg, "fallback", str, "device"), _get(cfg, "model", str, "large"),
-        _get(cfg, "small", str, "small"), plan, _get(cfg, "speculative_target", str, "top"), features,
+        config_value(cfg, "max_new_tokens", int, 8), float(config_value(cfg, "threshold", _NUM, 0.5)), config_value(cfg, "draft_tokens", int, 4),
+        config_value(cfg, "rounds", int, 3), config_value(cfg, "fallback", str, "device"), config_value(cfg, "model", str, "large"),
+        config_value(cfg, "small", str, "small"), plan, config_value(cfg, "speculative_target", str, "top"), features,
         None if floor is None else float(floor), bandwidth)
 
 

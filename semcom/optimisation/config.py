@@ -42,21 +42,9 @@ import torch
 
 from semcom.errors import ConfigError, InputError
 from semcom.files import jsonable, read_toml
-from semcom.inference.config import parse_network
+from semcom.inference.config import config_value, parse_network
 
 _NUM = (int, float)
-
-
-def _get(cfg: dict, key: str, types, default=..., where: str = "", what: str = "config"):
-    if key not in cfg:
-        if default is ...:
-            raise ConfigError(f"missing key {where}{key!r} in the {what}")
-        return default
-    value = cfg[key]
-    allowed = types if isinstance(types, tuple) else (types,)
-    if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-        raise ConfigError(f"key {where}{key!r} of the {what} has the wrong type: {type(value).__name__}")
-    return value
 
 
 def _known(cfg: dict, keys: set[str], what: str) -> None:
@@ -66,7 +54,7 @@ def _known(cfg: dict, keys: set[str], what: str) -> None:
 
 
 def _positive_int(cfg: dict, key: str, default: int, what: str, where: str = "") -> int:
-    value = _get(cfg, key, int, default, where, what)
+    value = config_value(cfg, key, int, default, where, what)
     if value < 1:
         raise ConfigError(f"key {where}{key!r} of the {what} must be >= 1, got {value}")
     return value
@@ -109,45 +97,45 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
 
     what = "lifecycle config"
     _known(cfg, LIFECYCLE_KEYS, what)
-    seed = int(_get(cfg, "seed", int, 0, what=what) if seed is None else seed)
-    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what), what)
-    publisher, device = _get(cfg, "publisher", str, "edge", what=what), _get(cfg, "device", str, "ue", what=what)
-    data_at = _get(cfg, "data_at", str, publisher, what=what)
+    seed = int(config_value(cfg, "seed", int, 0, what=what) if seed is None else seed)
+    network = parse_network(config_value(cfg, "nodes", list, what=what), config_value(cfg, "links", list, what=what), what)
+    publisher, device = config_value(cfg, "publisher", str, "edge", what=what), config_value(cfg, "device", str, "ue", what=what)
+    data_at = config_value(cfg, "data_at", str, publisher, what=what)
     for name in (publisher, device, data_at):
         network.node(name)
-    transfer = _get(cfg, "transfer", str, "plan", what=what)
-    formats = _get(cfg, "format", (str, list), "safetensors", what=what)
+    transfer = config_value(cfg, "transfer", str, "plan", what=what)
+    formats = config_value(cfg, "format", (str, list), "safetensors", what=what)
     formats = [formats] if isinstance(formats, str) else list(formats)
     if transfer not in TRANSFER_MODES:
         raise ConfigError(f"transfer must be one of {', '.join(TRANSFER_MODES)}, got {transfer!r}")
     if not formats or any(f not in FORMATS for f in formats):
         raise ConfigError(f"format must be one or a list of {', '.join(FORMATS)}, got {formats!r}")
-    budget = _get(cfg, "device_model_bytes", int, None, what=what)
+    budget = config_value(cfg, "device_model_bytes", int, None, what=what)
     phases = []
-    for i, p in enumerate(_get(cfg, "phases", list, what=what)):
+    for i, p in enumerate(config_value(cfg, "phases", list, what=what)):
         w = f"phases[{i}]."
         if not isinstance(p, dict):
             raise ConfigError(f"phases[{i}] must be a table")
         _known(p, {"channel", "items", "channel_options", "snr_db"}, f"{what} ({w[:-1]})")
-        snr = _get(p, "snr_db", _NUM, None, where=w, what=what)
-        phases.append(TrafficPhase(_get(p, "channel", str, where=w, what=what), _positive_int(p, "items", 1, what, w),
-                                   dict(_get(p, "channel_options", dict, {}, where=w, what=what)),
+        snr = config_value(p, "snr_db", _NUM, None, where=w, what=what)
+        phases.append(TrafficPhase(config_value(p, "channel", str, where=w, what=what), _positive_int(p, "items", 1, what, w),
+                                   dict(config_value(p, "channel_options", dict, {}, where=w, what=what)),
                                    None if snr is None else float(snr)))
     if not phases:
         raise ConfigError("the lifecycle config needs at least one [[phases]] table")
-    detector = dict(_get(cfg, "detector", dict, {"name": "cusum", "window": 4}, what=what))
+    detector = dict(config_value(cfg, "detector", dict, {"name": "cusum", "window": 4}, what=what))
     make_detector(**detector)
-    retrain = dict(_get(cfg, "retrain", dict, what=what))
+    retrain = dict(config_value(cfg, "retrain", dict, what=what))
     _known(retrain, RETRAIN_KEYS, f"{what} ([retrain])")
     if "data" not in retrain:
         raise ConfigError("[retrain] needs data = the folder of training images")
-    queues = {str(k): float(v) for k, v in _get(cfg, "queues", dict, {}, what=what).items()}
-    candidates = _get(cfg, "candidates", list, None, what=what)
-    snr_db = float(_get(cfg, "snr_db", _NUM, 5.0, what=what))
-    interval = float(_get(cfg, "interval_s", _NUM, 1.0, what=what))
+    queues = {str(k): float(v) for k, v in config_value(cfg, "queues", dict, {}, what=what).items()}
+    candidates = config_value(cfg, "candidates", list, None, what=what)
+    snr_db = float(config_value(cfg, "snr_db", _NUM, 5.0, what=what))
+    interval = float(config_value(cfg, "interval_s", _NUM, 1.0, what=what))
     crop = _positive_int(cfg, "crop", 64, what)
-    images = _crops(_get(cfg, "images", str, what=what), _positive_int(cfg, "traffic_images", 24, what), crop, seed)
-    validation = _crops(_get(cfg, "validation", str, what=what), _positive_int(cfg, "validation_images", 8, what),
+    images = _crops(config_value(cfg, "images", str, what=what), _positive_int(cfg, "traffic_images", 24, what), crop, seed)
+    validation = _crops(config_value(cfg, "validation", str, what=what), _positive_int(cfg, "validation_images", 8, what),
                         crop, seed + 1)
     retrainer = JSCCRetrainer(retrain["data"], seed=seed, **{k: v for k, v in retrain.items() if k != "data"})
 
@@ -157,7 +145,7 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     serving = ServingNode(KnowledgeBase(":memory:"), signer.verifier(), "jscc")
     transport = NetworkTransport(network, publisher, device, clock, mode=transfer, seed=seed)
     registry.attach(device, serving, transport)
-    base = load_checkpoint(_get(cfg, "model", str, what=what))
+    base = load_checkpoint(config_value(cfg, "model", str, what=what))
     first = phases[0]
     for fmt in formats:  # the first format that fits the device
         data, meta = artefact("jscc", base, fmt)
@@ -168,7 +156,7 @@ def run_lifecycle(cfg: dict, seed: int | None = None) -> dict:
     registry.publish("jscc", data, family="jscc", format=fmt, config=meta["config"], parameters=meta["parameters"],
                      metrics={"validation_psnr_db": validation_psnr(base, validation, first.channel,
                                                                     first.channel_options, snr_db)},
-                     details={"source": _get(cfg, "model", str, what=what)}, message="first deployment")
+                     details={"source": config_value(cfg, "model", str, what=what)}, message="first deployment")
     first_event = registry.events()[-1]
     if not first_event.accepted:
         raise ConfigError(f"the first deployment to {device} failed ({first_event.reason}); raise the link's SNR "
@@ -208,26 +196,26 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
 
     what = "instruct config"
     _known(cfg, INSTRUCT_KEYS, what)
-    seed = int(_get(cfg, "seed", int, 0, what=what) if seed is None else seed)
-    network = parse_network(_get(cfg, "nodes", list, what=what), _get(cfg, "links", list, what=what), what)
-    edge = _get(cfg, "edge", str, "edge", what=what)
+    seed = int(config_value(cfg, "seed", int, 0, what=what) if seed is None else seed)
+    network = parse_network(config_value(cfg, "nodes", list, what=what), config_value(cfg, "links", list, what=what), what)
+    edge = config_value(cfg, "edge", str, "edge", what=what)
     network.node(edge)
-    raters = {str(k): v for k, v in _get(cfg, "raters", dict, what=what).items()}
+    raters = {str(k): v for k, v in config_value(cfg, "raters", dict, what=what).items()}
     for name, kind in raters.items():
         if kind not in RATER_KINDS:
             raise ConfigError(f"rater {name!r}: unknown kind {kind!r}; known: {', '.join(RATER_KINDS)}")
         network.node(name)
-    filters = dict(_get(cfg, "filters", dict, {}, what=what))
+    filters = dict(config_value(cfg, "filters", dict, {}, what=what))
     _known(filters, FILTER_KEYS, f"{what} ([filters])")
-    dpo = dict(_get(cfg, "dpo", dict, {}, what=what))
+    dpo = dict(config_value(cfg, "dpo", dict, {}, what=what))
     _known(dpo, DPO_KEYS, f"{what} ([dpo])")
-    similarity = SIMILARITIES.get(_get(cfg, "similarity", str, "minilm", what=what))
-    codec = TEXT_CODECS.create(_get(cfg, "codec", str, "ngram", what=what))
+    similarity = SIMILARITIES.get(config_value(cfg, "similarity", str, "minilm", what=what))
+    codec = TEXT_CODECS.create(config_value(cfg, "codec", str, "ngram", what=what))
     max_words = _positive_int(cfg, "max_words", 14, what)
 
     torch.manual_seed(seed)
-    policy = PromptPolicy.from_caption_lm(_get(cfg, "policy", str, "small", what=what))
-    policy.extractive = _get(cfg, "extractive", bool, True, what=what)
+    policy = PromptPolicy.from_caption_lm(config_value(cfg, "policy", str, "small", what=what))
+    policy.extractive = config_value(cfg, "extractive", bool, True, what=what)
     train, held = flickr8k_split(data_dir)
     pool = usable_captions(policy, train, max_words)
     rng = random.Random(seed)
@@ -245,18 +233,18 @@ def run_instruct(cfg: dict, seed: int | None = None, data_dir: str | None = None
     examples = [(c, rng.choice(forms(c))) for c in sft_pool]
     sft = supervised_fine_tune(policy, examples, steps=_positive_int(cfg, "sft_steps", 400, what),
                                batch=_positive_int(cfg, "sft_batch", 32, what),
-                               lr=float(_get(cfg, "sft_lr", _NUM, 2e-3, what=what)), seed=seed)
+                               lr=float(config_value(cfg, "sft_lr", _NUM, 2e-3, what=what)), seed=seed)
     service = InstructionOptimisationService()
     report = service.run(
         network, SimClock(), edge=edge, raters=raters, policy=policy, codec=codec, similarity=similarity,
         train_captions=feedback_pool, eval_captions=evaluation, samples=_positive_int(cfg, "samples", 4, what),
-        temperature=float(_get(cfg, "temperature", _NUM, 1.0, what=what)),
-        price_per_bit=float(_get(cfg, "price_per_bit", _NUM, 0.004, what=what)),
-        margin=float(_get(cfg, "margin", _NUM, 0.05, what=what)),
-        pair_agreement=float(_get(cfg, "pair_agreement", _NUM, 0.7, what=what)),
-        min_similarity=float(_get(cfg, "min_similarity", _NUM, 0.6, what=what)),
-        noise=float(_get(cfg, "noise", _NUM, 0.05, what=what)), filters=filters, dpo=dpo,
-        include_templates=_get(cfg, "include_templates", bool, True, what=what),
-        rounds=_get(cfg, "rounds", int, 4, what=what), seed=seed)
+        temperature=float(config_value(cfg, "temperature", _NUM, 1.0, what=what)),
+        price_per_bit=float(config_value(cfg, "price_per_bit", _NUM, 0.004, what=what)),
+        margin=float(config_value(cfg, "margin", _NUM, 0.05, what=what)),
+        pair_agreement=float(config_value(cfg, "pair_agreement", _NUM, 0.7, what=what)),
+        min_similarity=float(config_value(cfg, "min_similarity", _NUM, 0.6, what=what)),
+        noise=float(config_value(cfg, "noise", _NUM, 0.05, what=what)), filters=filters, dpo=dpo,
+        include_templates=config_value(cfg, "include_templates", bool, True, what=what),
+        rounds=config_value(cfg, "rounds", int, 4, what=what), seed=seed)
     return jsonable({"config": cfg, "provenance": provenance(seed), "policy": policy.source,
                      "parameters": policy.num_parameters(), "sft": sft, "report": report.as_dict()})
