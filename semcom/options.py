@@ -283,6 +283,16 @@ SEED = Integer(0, 2**32 - 1)
 SNR_DB = Real(-50.0, 100.0, unit="dB")
 SNR_LIST = Listed(SNR_DB)
 CBR = Ratio()
+
+
+def channel_use_budget(height: int, width: int, cbr) -> int:
+    """Complex channel uses an H x W RGB image may spend at a CBR: ``floor(CBR x H x W x 3)``, exactly."""
+    ratio = CBR.fraction(cbr, "CBR")
+    if not 0 < ratio <= 1:
+        raise ConfigError(f"CBR must be in (0, 1], got {ratio}")
+    return (ratio * int(height) * int(width) * 3).__floor__()
+
+
 LIMIT = Integer(1, None)
 WORKERS = Integer(1, 1024)
 #: centre crop side in pixels (codecs and models need at least 16).

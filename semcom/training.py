@@ -26,13 +26,20 @@ from semcom.errors import ConfigError, InputError, UnsafeFileError
 
 @dataclass(frozen=True)
 class Schedule:
-    """Steps and/or a time budget; linear warm-up then cosine decay to ``min_lr_frac * lr``."""
+    """Steps and/or a time budget; linear warm-up, then the peak rate, then cosine decay to
+    ``min_lr_frac * lr`` over the last ``decay_frac`` of the run (1.0: a plain cosine schedule).
+
+    A ``decay_frac`` below 1 is a warm-up/stable/decay schedule: a long run stays at the peak rate
+    across many resumed sessions, and a copy of its state resumed with a budget that ends soon
+    anneals to a finished checkpoint while the long run goes on.
+    """
 
     steps: int | None
     minutes: float | None
     lr: float
     min_lr_frac: float = 0.02
     warmup: int = 100
+    decay_frac: float = 1.0
 
     def __post_init__(self):
         if self.steps is None and self.minutes is None:
@@ -43,6 +50,8 @@ class Schedule:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
         if not self.lr > 0 or not 0 <= self.min_lr_frac <= 1:
             raise ConfigError(f"bad learning rate {self.lr} / min_lr_frac {self.min_lr_frac}")
+        if not 0 < self.decay_frac <= 1:
+            raise ConfigError(f"decay_frac must be in (0, 1], got {self.decay_frac}")
 
     def progress(self, step: int, elapsed_s: float) -> float:
         """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
@@ -54,9 +63,10 @@ class Schedule:
         return min(p, 1.0)
 
     def learning_rate(self, step: int, p: float) -> float:
-        """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_frac * lr`` at p = 1."""
+        """Linear warm-up over ``warmup`` steps; cosine decay from p = 1 - decay_frac to ``min_lr_frac * lr`` at p = 1."""
         warm = min(1.0, (step + 1) / max(1, self.warmup))
-        cosine = self.min_lr_frac + (1 - self.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p))
+        q = max(0.0, (p - (1.0 - self.decay_frac)) / self.decay_frac)
+        cosine = self.min_lr_frac + (1 - self.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * q))
         return self.lr * warm * cosine
 
 

@@ -48,6 +48,10 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--blocks", type=Listed(COUNT).arg(), default=None,
                         help="residual blocks per stage, e.g. 0,1,2,2")
     parser.add_argument("--no-linear-skip", action="store_true", help="no linear 16x16-patch path (ablation)")
+    parser.add_argument("--attn-blocks", type=COUNT.arg(), default=0,
+                        help="window-attention blocks at 1/16 resolution in the encoder and the decoder (default 0)")
+    parser.add_argument("--decoder-blocks", type=Listed(COUNT).arg(), default=None,
+                        help="decoder residual blocks per stage when they differ from --blocks (default: as --blocks)")
     parser.add_argument("--steps", type=POSITIVE.arg(), default=None, help="training steps (schedule length)")
     parser.add_argument("--minutes", type=Real(0.0, None, low_open=True).arg(), default=None,
                         help="wall-clock budget; the schedule anneals to it")
@@ -56,9 +60,17 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--crop-final", type=Integer(16, 16384).arg(), default=None,
                         help="crop side of the final phase")
     parser.add_argument("--final-frac", type=SHARE.arg(), default=0.25, help="fraction of the run at --crop-final")
+    parser.add_argument("--crops", type=Listed(Integer(16, 16384)).arg(), default=None,
+                        help="mixed crop sides drawn per step, pixels per batch kept (default: --crop only)")
+    parser.add_argument("--odd-frac", type=SHARE.arg(), default=0.0,
+                        help="share of steps at sizes that are not multiples of 16 (default 0)")
+    parser.add_argument("--ema", type=Real(0.0, 1.0, high_open=True).arg(), default=0.0,
+                        help="decay of the weights' moving average that is validated and shipped (default 0: none)")
     parser.add_argument("--lr", type=Real(0.0, 10.0, low_open=True).arg(), default=2e-3, help="peak Adam learning rate")
     parser.add_argument("--min-lr-frac", type=SHARE.arg(), default=0.02, help="final LR as a fraction of --lr")
     parser.add_argument("--warmup", type=COUNT.arg(), default=200, help="linear warm-up steps")
+    parser.add_argument("--decay-frac", type=Real(0.0, 1.0, low_open=True).arg(), default=1.0,
+                        help="cosine decay over this last share of the run, peak rate before (default 1.0)")
     parser.add_argument("--grad-clip", type=Real(0.0, None).arg(), default=1.0, help="gradient-norm clip (0: none)")
     parser.add_argument("--snr-range", type=SNR_RANGE.arg(), default=(0.0, 20.0),
                         help="training SNR range, dB (min,max)")
@@ -100,14 +112,20 @@ def run_train(args: argparse.Namespace) -> int:
         widths=args.widths or JSCCConfig.widths,
         blocks=args.blocks or JSCCConfig.blocks,
         linear_skip=not args.no_linear_skip,
+        attn_blocks=args.attn_blocks,
+        decoder_blocks=args.decoder_blocks,
         steps=args.steps,
         minutes=args.minutes,
         batch=args.batch,
         crop=args.crop,
         crop_final=args.crop_final,
         final_frac=args.final_frac,
+        crops=args.crops,
+        odd_frac=args.odd_frac,
+        ema=args.ema,
         lr=args.lr,
         min_lr_frac=args.min_lr_frac,
+        decay_frac=args.decay_frac,
         warmup=args.warmup,
         grad_clip=args.grad_clip,
         snr_min=args.snr_range[0],

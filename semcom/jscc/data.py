@@ -48,7 +48,7 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 class CropSampler:
-    """Random square crops with random horizontal flips from in-memory uint8 images."""
+    """Random crops with random horizontal flips from in-memory uint8 images."""
 
     def __init__(self, images: list[torch.Tensor], generator: torch.Generator):
         if not images:
@@ -57,18 +57,19 @@ class CropSampler:
         self.generator = generator
         self.min_side = min(min(im.shape[1:]) for im in images)
 
-    def batch(self, batch: int, crop: int) -> torch.Tensor:
-        """[batch, 3, crop, crop] float32 in [0, 1]."""
-        if crop > self.min_side:
-            raise InputError(f"crop {crop} exceeds the smallest training image side {self.min_side}")
+    def batch(self, batch: int, crop: int, width: int | None = None) -> torch.Tensor:
+        """[batch, 3, crop, width] float32 in [0, 1] (square when ``width`` is None)."""
+        width = crop if width is None else width
+        if max(crop, width) > self.min_side:
+            raise InputError(f"crop {crop}x{width} exceeds the smallest training image side {self.min_side}")
         g = self.generator
         idx = torch.randint(len(self.images), (batch,), generator=g).tolist()
         flips = torch.rand(batch, generator=g).lt(0.5).tolist()
-        out = torch.empty(batch, 3, crop, crop, dtype=torch.uint8)
+        out = torch.empty(batch, 3, crop, width, dtype=torch.uint8)
         for i, (k, flip) in enumerate(zip(idx, flips)):
             im = self.images[k]
             top = int(torch.randint(im.shape[1] - crop + 1, (1,), generator=g))
-            left = int(torch.randint(im.shape[2] - crop + 1, (1,), generator=g))
-            patch = im[:, top : top + crop, left : left + crop]
+            left = int(torch.randint(im.shape[2] - width + 1, (1,), generator=g))
+            patch = im[:, top : top + crop, left : left + width]
             out[i] = patch.flip(-1) if flip else patch
         return to_float(out)

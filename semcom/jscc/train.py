@@ -1,8 +1,11 @@
 """Training of SNR-adaptive deep JSCC models on a CPU (or whatever device torch gives).
 
-Recipe: random square crops with horizontal flips from a folder decoded into memory once;
-per-sample SNR uniform in [snr_min, snr_max] dB; MSE loss; Adam with linear warm-up and a
-cosine decay; gradient-norm clipping; optionally larger crops (with a proportionally smaller
+Recipe: random crops with horizontal flips from a folder decoded into memory once (one size,
+or mixed sizes drawn per step with the pixels per batch kept constant, and a share of steps at
+sizes that are not multiples of 16, so the decoder learns the symbols the channel-use budget
+drops); per-sample SNR uniform in [snr_min, snr_max] dB; MSE loss; Adam with linear warm-up and
+a cosine decay; gradient-norm clipping; an exponential moving average of the weights (``ema``),
+which is what is validated and shipped; optionally larger crops (with a proportionally smaller
 batch) for the last part of the run. The schedule follows *progress*, the larger of
 ``step / steps`` and ``elapsed / minutes``, so a run with a time budget anneals fully and stops
 cleanly when the budget is spent, writing its checkpoint.
@@ -45,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from semcom import training
 from semcom.errors import ConfigError, InputError
@@ -71,14 +75,20 @@ class TrainOptions:
     widths: tuple[int, ...] = JSCCConfig.widths
     blocks: tuple[int, ...] = JSCCConfig.blocks
     linear_skip: bool = True
+    attn_blocks: int = 0
+    decoder_blocks: tuple[int, ...] | None = None
     steps: int | None = None
     minutes: float | None = None
     batch: int = 8
     crop: int = 128
     crop_final: int | None = None
     final_frac: float = 0.25
+    crops: tuple[int, ...] | None = None
+    odd_frac: float = 0.0
+    ema: float = 0.0
     lr: float = 2e-3
     min_lr_frac: float = 0.02
+    decay_frac: float = 1.0
     warmup: int = 200
     grad_clip: float = 1.0
     snr_min: float = 0.0
@@ -103,13 +113,23 @@ class TrainOptions:
     schedule: training.Schedule = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.schedule = training.Schedule(self.steps, self.minutes, self.lr, self.min_lr_frac, self.warmup)
+        self.schedule = training.Schedule(
+            self.steps, self.minutes, self.lr, self.min_lr_frac, self.warmup, self.decay_frac
+        )
         if self.batch < 1 or self.crop < 16 or self.crop % 16:
             raise ConfigError(f"batch must be >= 1 and crop a multiple of 16 (>= 16), got {self.batch}, {self.crop}")
         if self.crop_final is not None and (self.crop_final < 16 or self.crop_final % 16):
             raise ConfigError(f"crop-final must be a multiple of 16, got {self.crop_final}")
         if not 0 <= self.final_frac <= 1:
             raise ConfigError(f"final-frac must be in [0, 1], got {self.final_frac}")
+        if self.crops is not None:
+            self.crops = tuple(int(c) for c in self.crops)
+            if not self.crops or any(c < 16 or c % 16 for c in self.crops):
+                raise ConfigError(f"crops must be multiples of 16 (>= 16), got {self.crops}")
+        if not 0 <= self.odd_frac <= 1:
+            raise ConfigError(f"odd-frac must be in [0, 1], got {self.odd_frac}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema must be a decay in [0, 1) (0: no EMA), got {self.ema}")
         if not self.snr_min <= self.snr_max:
             raise ConfigError(f"snr range [{self.snr_min}, {self.snr_max}] is empty")
 
@@ -118,6 +138,8 @@ class TrainOptions:
             widths=tuple(self.widths),
             blocks=tuple(self.blocks),
             linear_skip=self.linear_skip,
+            attn_blocks=self.attn_blocks,
+            decoder_blocks=None if self.decoder_blocks is None else tuple(self.decoder_blocks),
             cbr=self.cbr,
             channel=self.channel,
             channel_options=dict(self.channel_options),
@@ -133,12 +155,25 @@ class TrainOptions:
 # --- schedule -------------------------------------------------------------------------------
 
 
-def crop_and_batch(opts: TrainOptions, p: float) -> tuple[int, int]:
-    """Crop size and batch size at progress p (the final phase keeps pixels per batch constant)."""
+def crop_and_batch(opts: TrainOptions, p: float, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """Crop size and batch size at progress p; pixels per batch stay those of ``batch x crop^2``.
+
+    The final phase (``crop_final``) uses its crop; otherwise, with ``crops``, each step draws one
+    of them uniformly (mixed crop sizes), else ``crop``.
+    """
     if opts.crop_final and p >= 1.0 - opts.final_frac:
         c = opts.crop_final
-        return c, max(1, round(opts.batch * opts.crop**2 / c**2))
-    return opts.crop, opts.batch
+    elif opts.crops:
+        c = opts.crops[int(torch.randint(len(opts.crops), (1,), generator=generator))]
+    else:
+        return opts.crop, opts.batch
+    return c, max(1, round(opts.batch * opts.crop**2 / c**2))
+
+
+def odd_size(crop: int, generator: torch.Generator) -> tuple[int, int]:
+    """A random height and width in [crop - 15, crop]: image sizes that are not multiples of 16."""
+    h, w = (crop - torch.randint(16, (2,), generator=generator)).tolist()
+    return int(h), int(w)
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -240,6 +275,12 @@ def train(opts: TrainOptions) -> dict:
         fresh = _init_from(model, opts.init)
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    ema = None
+    if opts.ema:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema), use_buffers=True)
+        if state is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
+    shipped = model if ema is None else ema.module  # the weights that are validated and saved
     step, elapsed_before, best = 0, 0.0, {}
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
@@ -262,9 +303,10 @@ def train(opts: TrainOptions) -> dict:
         return info
 
     def save_all(elapsed, log_bytes):
-        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics={"val_crops": best})
+        save_checkpoint(shipped, out_dir, training=card_training(step, elapsed), metrics={"val_crops": best})
         payload = {
             "model": model.state_dict(),
+            "ema": None if ema is None else ema.state_dict(),
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_s": elapsed,
@@ -302,8 +344,11 @@ def train(opts: TrainOptions) -> dict:
                 lr = opts.schedule.learning_rate(step, p)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                crop, batch = crop_and_batch(opts, p)
-                x = sampler.batch(batch, crop).contiguous(memory_format=torch.channels_last)
+                crop, batch = crop_and_batch(opts, p, sampler_gen)
+                height = width = crop
+                if opts.odd_frac and float(torch.rand(1, generator=sampler_gen)) < opts.odd_frac:
+                    height, width = odd_size(crop, sampler_gen)
+                x = sampler.batch(batch, height, width).contiguous(memory_format=torch.channels_last)
                 snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen)
                 rec = model(x, snr, generator=noise_gen).reconstruction
                 loss = F.mse_loss(rec, x)
@@ -312,6 +357,8 @@ def train(opts: TrainOptions) -> dict:
                 if opts.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
                 optimizer.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 step += 1
                 run_loss += loss.item()
                 run_psnr += float(psnr(rec.detach(), x).mean())
@@ -319,7 +366,7 @@ def train(opts: TrainOptions) -> dict:
 
                 val_row = [""] * len(val_cols)
                 if val_images and opts.val_every and step % opts.val_every == 0:
-                    best = evaluate_psnr(model, val_images, opts.val_snrs)
+                    best = evaluate_psnr(shipped, val_images, opts.val_snrs)
                     val_row = [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
                 if step % opts.log_every == 0 or any(val_row):
                     writer.writerow(
@@ -347,15 +394,15 @@ def train(opts: TrainOptions) -> dict:
     log_file.flush()
     loop_log_bytes = os.fstat(log_file.fileno()).st_size  # without the closing row, which a resume writes again
     if val_images:
-        best = evaluate_psnr(model, val_images, opts.val_snrs)
+        best = evaluate_psnr(shipped, val_images, opts.val_snrs)
         writer.writerow([step, f"{elapsed:.1f}", "", "", "", "", "", *[f"{best[float(s)]:.3f}" for s in opts.val_snrs]])
     log_file.close()
     save_all(elapsed, loop_log_bytes)
     metrics = {"val_crops": best}
     if opts.final_eval and opts.val and not interrupted:
-        full = evaluate_psnr(model, load_images(opts.val), opts.final_eval_snrs, batch=4)
+        full = evaluate_psnr(shipped, load_images(opts.val), opts.final_eval_snrs, batch=4)
         metrics["val_full_images"] = {"folder": str(opts.val), "psnr_db": full}
-        save_checkpoint(model, out_dir, training=card_training(step, elapsed), metrics=metrics)
+        save_checkpoint(shipped, out_dir, training=card_training(step, elapsed), metrics=metrics)
     summary = {
         "steps": step,
         "elapsed_s": elapsed,

@@ -18,14 +18,12 @@ from semcom.schemes.base import SCHEMES, Scheme, SchemeCard, SchemeResult
 from semcom.source.bound import separation_bound
 from semcom.source.codecs import get_codec
 from semcom.source.rate_control import fit_to_budget
+from semcom.options import channel_use_budget
 
 
 def channel_budget(image: np.ndarray, cbr: float) -> int:
-    """Complex channel uses allowed for ``image``: floor(CBR x H x W x 3)."""
-    if not 0 < cbr <= 1:
-        raise ConfigError(f"CBR must be in (0, 1], got {cbr}")
-    h, w = image.shape[:2]
-    return int(math.floor(cbr * h * w * 3 + 1e-9))
+    """Complex channel uses allowed for ``image`` [H, W, 3]: floor(CBR x H x W x 3)."""
+    return channel_use_budget(image.shape[0], image.shape[1], cbr)
 
 
 @SCHEMES.register("separation")
