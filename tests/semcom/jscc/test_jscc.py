@@ -7,6 +7,7 @@ import builtins
 import csv
 import math
 import os
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from semcom.jscc import (
     read_card,
     save_checkpoint,
 )
+from semcom.jscc.model import NOT_SENT_QUALITY, WindowAttentionBlock
 from semcom.jscc.train import TrainOptions, load_training_state, train
 from semcom.link.analog import AnalogLink
 
@@ -75,27 +77,92 @@ def test_bad_cbr_is_a_config_error(cbr):
 
 
 @pytest.mark.parametrize("cbr", ["1/16", "1/48"])
-@pytest.mark.parametrize("size", [(37, 53), (64, 48), (32, 32)])
-def test_channel_uses_follow_the_documented_formula(cbr, size):
+@pytest.mark.parametrize("size", [(37, 53), (64, 48), (32, 32), (321, 481), (17, 16), (5, 70)])
+def test_channel_uses_are_the_exact_budget_on_every_size(cbr, size):
     h, w = size
     model = tiny(cbr)
-    c = bottleneck_channels(cbr)
-    expected = math.ceil(h / 16) * math.ceil(w / 16) * c // 2
+    budget = math.floor(Fraction(cbr) * h * w * 3)
     out = model(torch.rand(1, 3, h, w), 5.0)
-    assert out.num_symbols == out.channel_uses == expected == model.channel_uses_for(h, w)
-    assert out.sent.shape == (1, expected)
-    assert out.cbr == pytest.approx(expected / (h * w * 3))
-    if h % 16 == 0 and w % 16 == 0:  # no padding: exactly the nominal CBR
-        from fractions import Fraction
-
-        assert Fraction(out.channel_uses, h * w * 3) == Fraction(cbr)
+    assert out.num_symbols == out.channel_uses == budget == model.channel_uses_for(h, w)
+    assert out.sent.shape == (1, budget)
+    assert out.cbr == pytest.approx(budget / (h * w * 3))
+    assert out.reconstruction.shape == (1, 3, h, w)
 
 
-def test_pilot_overhead_is_counted_in_channel_uses():
+def test_dropped_symbols_are_those_of_the_padding_first():
+    # 321 x 481: the last row and column of 16 x 16 blocks hold one real pixel row / column each
+    model = tiny("1/16")
+    h, w = 321, 481
+    keep = model.sent_symbol_indices(h, w)
+    per_position, positions = model.bottleneck // 2, 21 * 31
+    dropped = sorted(set(range(per_position * positions)) - set(keep.tolist()))
+    assert len(dropped) == per_position * positions - math.floor(Fraction(1, 16) * h * w * 3)
+    rows, cols = (np.array(dropped) % positions) // 31, (np.array(dropped) % positions) % 31
+    assert np.all((rows == 20) | (cols == 30))  # only border positions lose symbols
+
+
+def test_unsent_symbols_reach_the_decoder_as_zeros_with_the_lowest_quality(monkeypatch):
+    model = tiny("1/16")
+    seen = {}
+
+    def spy(y, quality, snr):
+        seen["y"], seen["quality"] = y, quality
+        return torch.zeros(y.shape[0], 3, 16 * y.shape[2], 16 * y.shape[3])
+
+    monkeypatch.setattr(model, "decode", spy)
+    out = model(torch.rand(1, 3, 20, 33), 10.0)
+    c = model.bottleneck // 2
+    quality = seen["quality"].flatten()
+    sent = torch.zeros(quality.numel(), dtype=torch.bool)
+    sent[model.sent_symbol_indices(20, 33)] = True
+    assert int(sent.sum()) == out.num_symbols < c * 2 * 3
+    assert torch.all(quality[~sent] == NOT_SENT_QUALITY) and torch.all(quality[sent] > NOT_SENT_QUALITY)
+    y = seen["y"].flatten(1)
+    assert torch.all(y[0, : c * 6][~sent] == 0) and torch.all(y[0, c * 6 :][~sent] == 0)
+
+
+def test_pilot_overhead_is_counted_in_the_budget():
     model = tiny(channel="rayleigh", channel_options={"csi": "pilot", "num_pilots": 2, "block_length": 16})
     out = model(torch.rand(1, 3, 32, 32), 10.0)
-    assert out.num_symbols == 4 * 48
-    assert out.channel_uses == 4 * 48 + (4 * 48 // 16) * 2
+    assert out.channel_uses == 170 + 11 * 2 == 192  # the most data symbols whose uses fit 32 * 32 * 3 / 16
+    assert out.num_symbols == 170
+
+
+def test_window_attention_starts_as_identity_and_keeps_padding_out():
+    torch.manual_seed(0)
+    for shift in (False, True):
+        block = WindowAttentionBlock(32, window=4, shift=shift)
+        x = torch.randn(2, 32, 6, 9)
+        torch.testing.assert_close(block(x), x)
+        for p in block.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        y = block(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
+        # a window's outputs depend only on its own positions: changing one window leaves the others alone
+        if not shift:
+            x2 = x.clone()
+            x2[:, :, 4:, 8:] += 1.0  # the bottom-right window (rows 4-5, column 8; padded to 4 x 4)
+            torch.testing.assert_close(block(x2)[:, :, :4], y[:, :, :4])
+            assert not torch.allclose(block(x2)[:, :, 4:, 8:], y[:, :, 4:, 8:])
+
+
+def test_attention_and_asymmetric_decoder_config_round_trip(tmp_path):
+    config = JSCCConfig(widths=(8, 8, 16, 32), blocks=(0, 0, 1, 1), decoder_blocks=(1, 1, 1, 2), attn_blocks=2)
+    torch.manual_seed(0)
+    model = JSCCModel(config, seed=0)
+    assert len(model.encoder_attention) == len(model.decoder_attention) == 2
+    assert len(model.decoder[0].blocks) == 2 and len(model.encoder[3].blocks) == 1
+    save_checkpoint(model, tmp_path / "ck", dtype=torch.float32)
+    loaded = load_checkpoint(tmp_path / "ck")
+    assert loaded.config == config
+    x = torch.rand(1, 3, 40, 56)
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    torch.testing.assert_close(loaded.eval()(x, 10.0, generator=gen()).reconstruction,
+                               model.eval()(x, 10.0, generator=gen()).reconstruction)
+    with pytest.raises(ConfigError):
+        JSCCConfig(widths=(8, 8, 16, 20), attn_blocks=1)
+    with pytest.raises(ConfigError):
+        JSCCConfig(decoder_blocks=(1, 1))
 
 
 def test_snr_changes_the_output_and_gradients_reach_the_encoder():
@@ -223,6 +290,38 @@ def test_resume_continues_the_interrupted_run_exactly(tmp_path, image_folder):
     wb = load_training_state(tmp_path / "b" / "state" / "state.pt")["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+
+
+def test_resume_is_exact_with_ema_mixed_and_odd_crops_and_ships_the_average(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
+    kw = dict(steps=16, ema=0.9, crops=(32, 48), odd_frac=0.5, decay_frac=0.5)
+    train(_opts(tmp_path / "a", data, **kw))
+    train(_opts(tmp_path / "b", data, stop_at_step=9, **kw))
+    train(_opts(tmp_path / "b", data, resume=True, **kw))
+    sa = load_training_state(tmp_path / "a" / "state" / "state.pt")
+    sb = load_training_state(tmp_path / "b" / "state" / "state.pt")
+    for key in ("model", "ema"):
+        for k in sa[key]:
+            torch.testing.assert_close(sa[key][k], sb[key][k], atol=1e-5, rtol=1e-4)
+    with open(tmp_path / "a" / "state" / "train_log.csv") as f:
+        crops = {r["crop"] for r in csv.DictReader(f) if r["crop"]}
+    assert crops == {"32", "48"}
+    # the shipped checkpoint holds the moving average, not the last weights
+    shipped = load_checkpoint(tmp_path / "a" / "ck").state_dict()
+    average = {k.removeprefix("module."): v for k, v in sa["ema"].items() if k.startswith("module.")}
+    raw = sa["model"]
+    name = "from_channel.weight"
+    torch.testing.assert_close(shipped[name], average[name].half().float())
+    assert not torch.allclose(shipped[name], raw[name].half().float())
+
+
+def test_odd_sizes_are_below_the_crop_and_mostly_not_multiples_of_16():
+    from semcom.jscc.train import odd_size
+
+    g = torch.Generator().manual_seed(0)
+    sizes = [odd_size(64, g) for _ in range(200)]
+    assert all(49 <= h <= 64 and 49 <= w <= 64 for h, w in sizes)
+    assert sum(h % 16 or w % 16 for h, w in sizes) > 180
 
 
 class _Payload:
