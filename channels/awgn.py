@@ -25,7 +25,7 @@ class AWGNChannel(Channel):
         return ChannelOutput(
             symbols=y,
             noise_var=no[:, None].expand(x.shape).clone(),
-            bias=torch.ones(x.shape),
+            bias=torch.ones(x.shape, device=x.device),
             gain=torch.ones_like(x),
             channel_uses=self.channel_uses(x.shape[1]),
             snr_db=snr_db,

@@ -74,7 +74,7 @@ class Channel(nn.Module, metaclass=ABCMeta):
         """
         x = self._check_symbols(x)
         snr = self._snr_tensor(snr_db, x.shape[0])
-        no = snr_db_to_noise_var(snr).to(torch.float32)  # [batch]
+        no = snr_db_to_noise_var(snr).to(device=x.device, dtype=torch.float32)  # [batch], on the signal's device
         gen = generator if generator is not None else self._generator
         return self._propagate(x, no, snr, gen)
 
@@ -108,7 +108,10 @@ class Channel(nn.Module, metaclass=ABCMeta):
 
 
 def complex_noise(shape: tuple[int, ...], noise_var: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Circularly-symmetric complex Gaussian noise, variance ``noise_var`` ([batch]) per complex symbol."""
-    real = torch.randn((2, *shape), generator=gen)
+    """Circularly-symmetric complex Gaussian noise, variance ``noise_var`` ([batch]) per complex symbol.
+
+    Drawn on the generator's device, returned on ``noise_var``'s (a CUDA run passes a CUDA generator).
+    """
+    real = torch.randn((2, *shape), generator=gen, device=gen.device).to(noise_var.device)
     scale = torch.sqrt(noise_var / 2).reshape(-1, *([1] * (len(shape) - 1)))
     return torch.complex(real[0], real[1]) * scale

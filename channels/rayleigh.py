@@ -57,7 +57,7 @@ class RayleighBlockFading(Channel):
     def _propagate(self, x, no, snr_db, gen) -> ChannelOutput:
         batch, n = x.shape
         num_blocks = math.ceil(n / self.block_length)
-        h_blocks = complex_noise((batch, num_blocks), torch.ones(batch), gen)  # CN(0, 1)
+        h_blocks = complex_noise((batch, num_blocks), torch.ones(batch, device=x.device), gen)  # CN(0, 1)
         h = h_blocks.repeat_interleave(self.block_length, dim=1)[:, :n]
         y = h * x + complex_noise((batch, n), no, gen)
 
@@ -73,7 +73,7 @@ class RayleighBlockFading(Channel):
         if self.equalizer == "zf":
             symbols = y / h_hat
             noise_var = no_eff / power
-            bias = torch.ones(batch, n)
+            bias = torch.ones(batch, n, device=x.device)
         else:
             weight = h_hat.conj() / (power + no_eff)
             symbols = weight * y

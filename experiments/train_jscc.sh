@@ -8,7 +8,8 @@
 # OMP_WAIT_POLICY=PASSIVE matters on a shared machine: with the default (spinning) OpenMP
 # threads, two torch threads competing with other processes spent ~7x more CPU per step.
 #
-# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|all]   (from the repository root)
+# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|all]
+#        (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${SEMCOM_DATA:-../shared/data}
@@ -37,10 +38,47 @@ rayleigh16() {
     --ckpt-every 250 --out $CK/jscc-rayleigh-cbr1-16 --state-dir $ST/jscc-rayleigh-cbr1-16
 }
 
+rayleigh16symbol() {
+  # fine-tune from jscc-awgn-cbr1-16 on per-symbol Rayleigh fading (a new coefficient every symbol, the
+  # published "Rayleigh" setting), perfect CSI, MMSE; 10 % of the steps at sizes off the 16-pixel grid
+  train --cbr 1/16 --channel rayleigh --channel-option block_length=1 --channel-option equalizer=mmse \
+    --init $CK/jscc-awgn-cbr1-16 --minutes 30 --lr 1e-3 --warmup 50 --batch 8 --crop 128 --crop-final 256 \
+    --final-frac 0.25 --odd-frac 0.1 --ema 0.995 --seed 3 --val-every 250 --ckpt-every 250 \
+    --out $CK/jscc-rayleigh-symbol-cbr1-16 --state-dir $ST/jscc-rayleigh-symbol-cbr1-16
+}
+
+# The larger AWGN CBR 1/16 model (window attention at 1/16, a deeper decoder) is trained by one long
+# run that accumulates across sessions: a 900-minute warm-up/stable/decay schedule, resumed with
+# `trunk` until its budget is spent. `cooldown MINUTES` copies the trunk's state and resumes the copy
+# with a budget that ends MINUTES later, so the copy anneals into a finished checkpoint while the trunk
+# goes on at its peak rate.
+TRUNK_STATE=${TRUNK_STATE:-$ST/jscc-awgn-cbr1-16-large}
+TRUNK_OUT=${TRUNK_OUT:-results/jscc/jscc-awgn-cbr1-16-large}
+trunk_args=(--cbr 1/16 --channel awgn --widths 32,64,160,256 --blocks 0,1,2,2 --decoder-blocks 1,2,3,3 --attn-blocks 2
+  --lr 1e-3 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
+  --val-every 500 --ckpt-every 250)
+trunk() {
+  local resume=(); [ -f "$TRUNK_STATE/state.pt" ] && resume=(--resume)
+  train "${trunk_args[@]}" --init $CK/jscc-awgn-cbr1-16 --minutes 900 --decay-frac 0.2 \
+    --out "$TRUNK_OUT" --state-dir "$TRUNK_STATE" "${resume[@]}"
+}
+cooldown() {
+  local minutes=${1:?cooldown MINUTES} copy="$TRUNK_STATE-cooldown"
+  rm -rf "$copy" && cp -r "$TRUNK_STATE" "$copy"
+  local elapsed; elapsed=$("$PY" -c "import sys; from semcom.jscc.train import load_training_state as l; \
+print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/state.pt")
+  local total; total=$("$PY" -c "print(round($elapsed + $minutes, 2))")
+  local frac; frac=$("$PY" -c "print(round($minutes / ($elapsed + $minutes), 4))")
+  train "${trunk_args[@]}" --minutes "$total" --decay-frac "$frac" --out "$TRUNK_OUT-cooldown" --state-dir "$copy" --resume
+}
+
 case "${1:-all}" in
   awgn16) awgn16 ;;
   awgn48) awgn48 ;;
   rayleigh16) rayleigh16 ;;
-  all) awgn16; awgn48; rayleigh16 ;;
-  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|all]" >&2; exit 2 ;;
+  rayleigh16symbol) rayleigh16symbol ;;
+  trunk) trunk ;;
+  cooldown) cooldown "${2:-}" ;;
+  all) awgn16; awgn48; rayleigh16; rayleigh16symbol ;;
+  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|all]" >&2; exit 2 ;;
 esac

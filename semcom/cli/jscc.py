@@ -91,6 +91,9 @@ def add_commands(subparsers) -> None:
     )
     parser.add_argument("--seed", type=SEED.arg(), default=0, help="random seed, 0 to 2**32-1")
     parser.add_argument("--threads", type=Integer(1, 1024).arg(), default=2, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    parser.add_argument("--amp", choices=("bfloat16", "float16"), default=None,
+                        help="mixed precision: autocast to this dtype (default: none, float32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train, resume_hint="resume with the same command and --resume")
 
@@ -141,6 +144,8 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         stop_at_step=args.stop_at_step,
         threads=args.threads,
+        device=args.device,
+        amp=args.amp,
         progress=not args.no_progress,
         command=shlex.join(["semcom", *sys.argv[1:]]) if sys.argv else None,
     )

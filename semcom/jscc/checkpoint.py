@@ -12,6 +12,7 @@ Shipped checkpoints live in ``semcom/jscc/checkpoints/<name>/``; the environment
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -71,6 +72,14 @@ SHIPPED: dict[str, ShippedCheckpoint] = {
             f"--minutes 15 --crop-final 256 --lr 1e-3 --warmup 50 --out {_CK}/jscc-rayleigh-cbr1-16   "
             "(or: experiments/train_jscc.sh rayleigh16)",
         ),
+        ShippedCheckpoint(
+            "jscc-rayleigh-symbol-cbr1-16",
+            "SNR-adaptive deep JSCC, per-symbol Rayleigh fading (a new coefficient every symbol, perfect CSI, "
+            "MMSE equaliser), CBR 1/16, fine-tuned from jscc-awgn-cbr1-16",
+            f"{_TRAIN} --cbr 1/16 --channel rayleigh --channel-option block_length=1 --channel-option equalizer=mmse "
+            f"--init {_CK}/jscc-awgn-cbr1-16 --minutes 30 --crop-final 256 --lr 1e-3 --warmup 50 --odd-frac 0.1 "
+            f"--ema 0.995 --out {_CK}/jscc-rayleigh-symbol-cbr1-16   (or: experiments/train_jscc.sh rayleigh16symbol)",
+        ),
     )
 }
 
@@ -80,21 +89,48 @@ def checkpoint_names() -> list[str]:
     return sorted(SHIPPED)
 
 
-def pick_checkpoint(channel: str = "awgn", cbr: str | float | Fraction | None = None) -> str:
-    """The shipped checkpoint for ``channel`` at ``cbr`` (None: 1/16): the one trained on that channel at that
-    CBR; else the one trained on AWGN at that CBR (a model run on a channel it was not trained for, which
-    :class:`semcom.schemes.jscc.JSCCScheme` labels as such). ConfigError naming the shipped checkpoints when
-    none is trained for that CBR."""
+def channel_settings(channel: str, options: dict | None = None) -> dict:
+    """A channel's options with its defaults filled in (``rayleigh`` -> block_length 64, csi, ...)."""
+    from channels import CHANNELS
+
+    settings = {}
+    try:
+        factory = CHANNELS.get(channel)
+    except ConfigError:
+        return dict(options or {})
+    for name, param in inspect.signature(factory).parameters.items():
+        if name != "seed" and param.default is not inspect.Parameter.empty:
+            settings[name] = param.default
+    settings.update(options or {})
+    return settings
+
+
+def pick_checkpoint(
+    channel: str = "awgn", cbr: str | float | Fraction | None = None, channel_options: dict | None = None
+) -> str:
+    """The shipped checkpoint for ``channel`` (with ``channel_options``) at ``cbr`` (None: 1/16).
+
+    Among the ones trained on that channel at that CBR, the one whose channel settings (defaults filled
+    in) agree on the most options, e.g. ``block_length=1`` picks the per-symbol Rayleigh model; with none
+    trained on that channel, the AWGN one at that CBR (a model run on a channel it was not trained for,
+    which :class:`semcom.schemes.jscc.JSCCScheme` labels as such). ConfigError naming the shipped
+    checkpoints when none is trained for that CBR."""
     wanted = Fraction(1, 16) if cbr is None else CBR.fraction(cbr, "cbr")
     trained = {}
     for name in checkpoint_names():
         config = read_card(name)["config"]
-        trained[name] = (config.get("channel", "awgn"), Fraction(str(config["cbr"])))
+        trained[name] = (config.get("channel", "awgn"), Fraction(str(config["cbr"])), config.get("channel_options", {}))
     for want_channel in (channel, "awgn"):
-        for name, (on, at) in trained.items():
-            if on == want_channel and at == wanted:
-                return name
-    listed = ", ".join(f"{name} ({on}, CBR {at})" for name, (on, at) in trained.items())
+        want = channel_settings(want_channel, channel_options if want_channel == channel else {})
+        candidates = [
+            (sum(have.get(k) == v for k, v in want.items()), name)
+            for name, (on, at, options) in trained.items()
+            if on == want_channel and at == wanted
+            for have in [channel_settings(on, options)]
+        ]
+        if candidates:
+            return max(sorted(candidates, key=lambda c: c[1]), key=lambda c: c[0])[1]  # ties: first by name
+    listed = ", ".join(f"{name} ({on}, CBR {at})" for name, (on, at, _) in trained.items())
     raise ConfigError(f"no shipped JSCC checkpoint is trained for CBR {wanted}; shipped: {listed}; train one with "
                       f"'semcom train jscc --cbr {wanted} --out DIR' and pass --model DIR")
 
@@ -161,8 +197,8 @@ def save_checkpoint(
         "weights": WEIGHTS_FILE,
         "dtype": str(dtype).replace("torch.", ""),
         "parameters": count_parameters(model),
-        "channel_uses": "ceil(H/16) * ceil(W/16) * C/2 complex symbols per image (C = 1536 * CBR), "
-        "plus the channel's pilot overhead; equals CBR * H * W * 3 when H and W are multiples of 16",
+        "channel_uses": "at most floor(CBR * H * W * 3) per H x W image, pilots included: the most of the "
+        "ceil(H/16) * ceil(W/16) * C/2 encoder symbols (C = 1536 * CBR) that fit; the rest are not sent",
         "snr_convention": "Es/N0 per complex channel symbol (dB), unit average symbol energy",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "training": training or {},

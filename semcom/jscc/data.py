@@ -50,10 +50,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 class CropSampler:
     """Random crops with random horizontal flips from in-memory uint8 images."""
 
-    def __init__(self, images: list[torch.Tensor], generator: torch.Generator):
+    def __init__(self, images: list[torch.Tensor], generator: torch.Generator, device: torch.device | str = "cpu"):
         if not images:
             raise InputError("no training images")
-        self.images = images
+        # on a GPU the decoded images live in its memory and crops are cut there: nothing waits on the CPU
+        self.images = [im.to(device) for im in images]
+        self.device = torch.device(device)
         self.generator = generator
         self.min_side = min(min(im.shape[1:]) for im in images)
 
@@ -65,7 +67,7 @@ class CropSampler:
         g = self.generator
         idx = torch.randint(len(self.images), (batch,), generator=g).tolist()
         flips = torch.rand(batch, generator=g).lt(0.5).tolist()
-        out = torch.empty(batch, 3, crop, width, dtype=torch.uint8)
+        out = torch.empty(batch, 3, crop, width, dtype=torch.uint8, device=self.device)
         for i, (k, flip) in enumerate(zip(idx, flips)):
             im = self.images[k]
             top = int(torch.randint(im.shape[1] - crop + 1, (1,), generator=g))

@@ -488,7 +488,7 @@ class JSCCModel(nn.Module):
         xp = _pad_to_stride(x)
         feats = self.encode(xp, snr)
         shape = feats.shape
-        z = real_to_complex(feats.reshape(batch, -1))
+        z = real_to_complex(feats.float().reshape(batch, -1))  # float32 even under autocast
         keep = self.sent_symbol_indices(height, width).to(z.device)
         full = keep.numel() == z.shape[1]
         tx = self.link(z if full else z[:, keep], snr, generator=generator)

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from semcom import training
+from semcom.devices import check_device, check_dtype
 from semcom.errors import ConfigError, InputError
 from semcom.files import atomic_path
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
@@ -105,6 +106,8 @@ class TrainOptions:
     resume: bool = False
     init: str | None = None
     seed: int = 0
+    device: str = "cpu"
+    amp: str | None = None
     threads: int | None = 2
     max_train_images: int | None = None
     stop_at_step: int | None = None
@@ -128,6 +131,8 @@ class TrainOptions:
                 raise ConfigError(f"crops must be multiples of 16 (>= 16), got {self.crops}")
         if not 0 <= self.odd_frac <= 1:
             raise ConfigError(f"odd-frac must be in [0, 1], got {self.odd_frac}")
+        if self.amp not in (None, "bfloat16", "float16"):
+            raise ConfigError(f"amp must be bfloat16 or float16 (or none), got {self.amp!r}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be a decay in [0, 1) (0: no EMA), got {self.ema}")
         if not self.snr_min <= self.snr_max:
@@ -194,16 +199,17 @@ def evaluate_psnr(
     """
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     groups: dict[tuple[int, int], list[torch.Tensor]] = {}
     for im in images:
         groups.setdefault(tuple(im.shape[1:]), []).append(im)
     results = {}
     for snr in snrs:
-        gen = torch.Generator().manual_seed(seed + int(round(10 * snr)))
+        gen = torch.Generator(device).manual_seed(seed + int(round(10 * snr)))
         total, count = 0.0, 0
         for group in groups.values():
             for i in range(0, len(group), batch):
-                x = torch.stack(group[i : i + batch])
+                x = torch.stack(group[i : i + batch]).to(device)
                 x = to_float(x) if x.dtype == torch.uint8 else x.float()
                 x = x.contiguous(memory_format=torch.channels_last)
                 rec = model(x, float(snr), generator=gen).reconstruction
@@ -241,6 +247,8 @@ def _init_from(model: JSCCModel, name_or_path: str) -> list[str]:
 
 def train(opts: TrainOptions) -> dict:
     """Run (or resume) a training run; returns a summary dict (steps, elapsed, metrics, paths)."""
+    device = torch.device(check_device(opts.device))
+    amp_dtype = None if opts.amp is None else check_dtype(opts.amp, device.type)
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
     torch.set_float32_matmul_precision("high")
@@ -256,8 +264,8 @@ def train(opts: TrainOptions) -> dict:
     if opts.val:
         val_images = [centre_crop(im, opts.val_crop) for im in load_images(opts.val, opts.val_images)]
     sampler_gen = torch.Generator().manual_seed(opts.seed)
-    noise_gen = torch.Generator().manual_seed(opts.seed + 1)
-    sampler = CropSampler(train_images, sampler_gen)
+    noise_gen = torch.Generator(device).manual_seed(opts.seed + 1)
+    sampler = CropSampler(train_images, sampler_gen, device=device)
 
     state = None
     if opts.resume:
@@ -270,11 +278,13 @@ def train(opts: TrainOptions) -> dict:
     model = JSCCModel(config, seed=opts.seed)
     fresh = []
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # onto the CPU model; moved to the device below
     elif opts.init:
         fresh = _init_from(model, opts.init)
-    model = model.to(memory_format=torch.channels_last).train()
+    model = model.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    # float16 autocast needs loss scaling; bfloat16 has float32's range and needs none
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     ema = None
     if opts.ema:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema), use_buffers=True)
@@ -349,14 +359,19 @@ def train(opts: TrainOptions) -> dict:
                 if opts.odd_frac and float(torch.rand(1, generator=sampler_gen)) < opts.odd_frac:
                     height, width = odd_size(crop, sampler_gen)
                 x = sampler.batch(batch, height, width).contiguous(memory_format=torch.channels_last)
-                snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen)
-                rec = model(x, snr, generator=noise_gen).reconstruction
-                loss = F.mse_loss(rec, x)
+                snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(
+                    batch, generator=noise_gen, device=device
+                )
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    rec = model(x, snr, generator=noise_gen).reconstruction
+                loss = F.mse_loss(rec.float(), x)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if opts.grad_clip:
+                    scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 if ema is not None:
                     ema.update_parameters(model)
                 step += 1

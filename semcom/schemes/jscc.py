@@ -10,11 +10,32 @@ import torch
 
 from semcom.errors import ConfigError
 from semcom.images import as_tensor, check_image, from_tensor
-from semcom.jscc.checkpoint import CHECKPOINT_ROOT as SHIPPED_CHECKPOINTS, load_checkpoint, pick_checkpoint
+from semcom.jscc.checkpoint import (
+    CHECKPOINT_ROOT as SHIPPED_CHECKPOINTS,
+    channel_settings,
+    load_checkpoint,
+    pick_checkpoint,
+    read_card,
+)
 from semcom.link.analog import AnalogLink
 from semcom.options import CBR
 from semcom.schemes.base import SCHEMES, Scheme, SchemeCard, SchemeResult
 from semcom.source.bound import channel_capacity
+
+
+#: channel options that belong to the receiver, not to the channel: a JSCC receiver uses the model's own
+#: unless told otherwise.
+RECEIVER_OPTIONS = ("equalizer",)
+
+
+def _trained_on(trained: str, trained_options: dict, channel: str, options: dict) -> str:
+    """The trained channel as a label: its name, plus the settings that differ from the link's
+    (``rayleigh block_length=64`` for a block-fading model run on per-symbol fading)."""
+    if trained != channel:
+        return trained
+    have, want = channel_settings(trained, trained_options), channel_settings(channel, options)
+    differ = [f"{k}={have[k]}" for k in sorted(have) if k in want and have[k] != want[k]]
+    return " ".join([trained, *differ])
 
 
 @SCHEMES.register("jscc")
@@ -39,9 +60,13 @@ class JSCCScheme(Scheme):
         **channel_options,
     ):
         if model is None:
-            model = pick_checkpoint(channel, cbr)
+            model = pick_checkpoint(channel, cbr, channel_options)
         self.model_name = model
         self.channel = channel
+        trained = read_card(model)["config"]
+        if trained.get("channel", "awgn") == channel:  # the receiver equalises as the model was trained to
+            channel_options = {**{k: v for k, v in trained.get("channel_options", {}).items() if k in RECEIVER_OPTIONS},
+                               **channel_options}
         link = AnalogLink(channel, seed=seed, **channel_options)
         self.model = load_checkpoint(model, link=link, seed=seed)
         model_cbr = CBR.check(self.model.config.cbr, "cbr")
@@ -49,7 +74,8 @@ class JSCCScheme(Scheme):
             raise ConfigError(f"model {model!r} is trained for CBR {model_cbr:.5f}, not {cbr:.5f}; pick a model "
                               f"trained for that CBR")
         self.cbr = model_cbr
-        self.trained_channel = self.model.config.channel
+        self.trained_channel = _trained_on(self.model.config.channel, self.model.config.channel_options,
+                                           channel, channel_options)
         if self.trained_channel != channel:
             warnings.warn(f"JSCC model {model!r} was trained on {self.trained_channel}, not on {channel}: its "
                           f"rows are labelled so", stacklevel=2)

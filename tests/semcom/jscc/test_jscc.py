@@ -315,6 +315,21 @@ def test_resume_is_exact_with_ema_mixed_and_odd_crops_and_ships_the_average(tmp_
     assert not torch.allclose(shipped[name], raw[name].half().float())
 
 
+def test_bfloat16_autocast_trains_and_float16_or_cuda_without_a_gpu_are_config_errors(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
+    summary = train(_opts(tmp_path / "bf16", data, steps=6, amp="bfloat16"))
+    assert summary["steps"] == 6 and all(np.isfinite(_losses(tmp_path / "bf16" / "state" / "train_log.csv")))
+    model = load_checkpoint(tmp_path / "bf16" / "ck")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(ConfigError, match="float16 runs on a GPU only"):
+        train(_opts(tmp_path / "fp16", data, steps=2, amp="float16"))
+    with pytest.raises(ConfigError):
+        TrainOptions(data=str(data), out=str(tmp_path), steps=2, amp="int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            train(_opts(tmp_path / "cuda", data, steps=2, device="cuda"))
+
+
 def test_odd_sizes_are_below_the_crop_and_mostly_not_multiples_of_16():
     from semcom.jscc.train import odd_size
 
@@ -404,6 +419,9 @@ def test_checkpoint_picked_by_channel_and_cbr():
     assert pick_checkpoint("rayleigh", 1 / 16) == "jscc-rayleigh-cbr1-16"
     assert pick_checkpoint("awgn", "1/48") == "jscc-awgn-cbr1-48"
     assert pick_checkpoint("rayleigh", 1 / 48) == "jscc-awgn-cbr1-48"  # none for Rayleigh at 1/48: the AWGN one
+    # block fading (block_length 64 by default) or per-symbol fading (block_length 1)
+    assert pick_checkpoint("rayleigh", 1 / 16, {"equalizer": "mmse"}) == "jscc-rayleigh-cbr1-16"
+    assert pick_checkpoint("rayleigh", 1 / 16, {"block_length": 1}) == "jscc-rayleigh-symbol-cbr1-16"
     with pytest.raises(ConfigError, match="no shipped JSCC checkpoint is trained for CBR 1/8; shipped: "):
         pick_checkpoint("awgn", "1/8")
 
@@ -421,3 +439,14 @@ def test_scheme_uses_the_matching_checkpoint_and_labels_a_mismatch():
     assert tdl.model_name == "jscc-awgn-cbr1-16" and "trained on awgn" in tdl.card().label
     assert any("trained on awgn, not on tdl" in str(w.message) for w in caught)
     assert "trained on" not in make_scheme("jscc").card().label
+    # per-symbol fading picks the per-symbol model; the block-fading one on it is labelled
+    assert make_scheme("jscc", channel="rayleigh", block_length=1).model_name == "jscc-rayleigh-symbol-cbr1-16"
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        block = make_scheme("jscc", channel="rayleigh", block_length=1, model="jscc-rayleigh-cbr1-16")
+    assert "(trained on rayleigh block_length=64)" in block.card().label
+    # the receiver equalises as its model was trained to (MMSE) unless told otherwise
+    assert make_scheme("jscc", channel="rayleigh").model.link.channel.equalizer == "mmse"
+    with pytest.warns(UserWarning, match="trained on rayleigh equalizer=mmse"):
+        zf = make_scheme("jscc", channel="rayleigh", equalizer="zf")
+    assert zf.model.link.channel.equalizer == "zf" and "(trained on rayleigh equalizer=mmse)" in zf.card().label
