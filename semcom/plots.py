@@ -47,7 +47,7 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
 def plot_psnr_vs_snr(rows: Sequence[dict], path: str | Path, title: str = "",
                      published: Sequence[dict] = (), published_label: str = "published") -> Path:
     """PSNR (mean, with its 95 % confidence interval) against SNR, one line per scheme; ``published`` rows are
-    hollow squares labelled ``<scheme>: <published_label>``."""
+    hollow squares (joined by a dashed line when a scheme has several) labelled ``<scheme>: <published_label>``."""
     plt = _pyplot()
     colour = _colours([*(r["scheme"] for r in rows), *(r["scheme"] for r in published)])
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -56,9 +56,10 @@ def plot_psnr_vs_snr(rows: Sequence[dict], path: str | Path, title: str = "",
         errors = [r.get("psnr_ci95") or 0.0 for r in pts]
         ax.errorbar([r["snr_db"] for r in pts], [r["psnr"] for r in pts], yerr=errors, fmt="o-", capsize=3,
                     color=colour[scheme], label=scheme_label(scheme, pts))
-    for r in published:
-        ax.plot(r["snr_db"], r["psnr"], "s", mfc="none", color=colour[r["scheme"]],
-                label=f"{r['scheme']}: {published_label}")
+    for scheme in dict.fromkeys(r["scheme"] for r in published):
+        pts = sorted((r for r in published if r["scheme"] == scheme), key=lambda r: r["snr_db"])
+        ax.plot([r["snr_db"] for r in pts], [r["psnr"] for r in pts], "s--", mfc="none", lw=0.8,
+                color=colour[scheme], label=f"{scheme}: {published_label}")
     ax.set_xlabel("SNR, Es/N0 (dB)")
     ax.set_ylabel("PSNR (dB), mean and 95 % CI")
     ax.grid(True, alpha=0.3)
