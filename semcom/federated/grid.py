@@ -4,7 +4,7 @@
 a deployment's) and puts the node model underneath a round (:meth:`NetworkGrid.send_and_receive`):
 
 1. each message for client ``k`` is serialised (:func:`~semcom.federated.payload.encode_broadcast`),
-   scrambled (:func:`scrambling_bits`) and sent over the link server -> k with the one ARQ loop
+   and sent over the link server -> k (which scrambles its codewords) with the one ARQ loop
    (:func:`semcom.link.arq.send`, selective retransmission of lost code blocks, ``arq_rounds`` rounds;
    payloads above 4 MiB go in several link calls); a payload that does not arrive, or fails its
    CRC-32, never reaches the client;
@@ -173,19 +173,6 @@ class _Transfer:
     rounds: int
 
 
-_SCRAMBLER: list[np.ndarray] = []
-
-
-def scrambling_bits(n: int) -> np.ndarray:
-    """The first ``n`` bits of the fixed pseudo-random sequence payloads are XORed with on the link, as 5G NR
-    scrambles its codewords: long runs of equal bits (the zero-initialised half of fresh LoRA adapters, say)
-    fail the digital link's code blocks at SNRs where random-looking payloads pass."""
-    if not _SCRAMBLER or _SCRAMBLER[0].size < n:
-        size = max(n, 2**20)
-        _SCRAMBLER[:] = [np.random.default_rng(0x5C4A).integers(0, 2, size, dtype=np.uint8)]
-    return _SCRAMBLER[0][:n]
-
-
 def _draw(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
@@ -256,15 +243,14 @@ class NetworkGrid(Grid):
 
     # ------------------------------------------------------------------ the link
     def _transfer(self, link: Link | None, payload: bytes, fork: SimClock | None, noise: torch.Generator) -> _Transfer:
-        """Send ``payload`` over ``link`` (chunked, scrambled, selective ARQ); charge ``fork``; return what arrived."""
+        """Send ``payload`` over ``link`` (chunked, selective ARQ); charge ``fork``; return what arrived."""
         if link is None:
             return _Transfer(payload, LinkCost(8 * len(payload), 0, 0, 1), 0)
         digital = link.digital_link()
         parts, cost, rounds = [], LinkCost(), 0
         for start in range(0, len(payload), CHUNK_BYTES):
             chunk = payload[start : start + CHUNK_BYTES]
-            mask = scrambling_bits(8 * len(chunk))
-            bits = np.unpackbits(np.frombuffer(chunk, dtype=np.uint8)) ^ mask
+            bits = np.unpackbits(np.frombuffer(chunk, dtype=np.uint8))
             got = send(digital, bits, link.snr_db, rounds=self.plan.arq_rounds, generator=noise, selective=True)
             cost += got.cost
             rounds += got.retransmissions
@@ -273,7 +259,7 @@ class NetworkGrid(Grid):
                 fork.charge_transmission(link, 0)
             if not got.ok:
                 return _Transfer(None, cost, rounds)
-            parts.append(np.packbits(got.bits ^ mask).tobytes())
+            parts.append(np.packbits(got.bits).tobytes())
         return _Transfer(b"".join(parts), cost, rounds)
 
     def _corrupt(self, data: bytes, draw: np.random.Generator) -> bytes:

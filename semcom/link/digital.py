@@ -1,4 +1,10 @@
-"""Digital link: bytes -> CRC segments -> 5G LDPC/Polar -> QAM -> channel -> demapper -> decoder -> CRC -> bytes.
+"""Digital link: bytes -> CRC segments -> 5G LDPC/Polar -> scrambling -> QAM -> channel -> demapper ->
+descrambling -> decoder -> CRC -> bytes.
+
+Codewords are scrambled with the 5G NR PUSCH/PDSCH Gold sequence (TS 38.211 6.3.1.1, Sionna's
+``TB5GScrambler``) before QAM mapping, and the LLRs descrambled by sign, as 5G NR does: without it
+a payload of equal bits (all zeros, say) maps every codeword onto one constellation point, whose
+energy differs from the average, and fails at SNRs where random-looking payloads pass.
 
 Error detection per code block: LDPC and uncoded blocks carry a CRC24A. Polar blocks carry an outer
 CRC16 and, inside the 5G uplink polar code, a CRC11 that the SCL list decoder (list size 8) uses
@@ -17,6 +23,7 @@ import numpy as np
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
+from sionna.phy.fec.scrambling import TB5GScrambler
 
 from channels import Channel, make_channel
 from channels.snr import check_snr_db
@@ -330,7 +337,10 @@ class DigitalLink:
                     dec = EarlyStoppingLDPC5GDecoder(enc, num_iter=self.num_iter)
                 else:
                     enc = dec = None
-            self._blocks[key] = (crc, enc, dec, mapper, demapper)
+            sequence = TB5GScrambler(n_rnti=1, n_id=1, binary=True, precision="single", device="cpu")(
+                torch.zeros(1, n)
+            )[0]
+            self._blocks[key] = (crc, enc, dec, mapper, demapper, sequence, 1.0 - 2.0 * sequence)
         return self._blocks[key]
 
     def _send_batch(
@@ -364,7 +374,7 @@ class DigitalLink:
         k = blocks.shape[1]
         info = self.block_info_bits(k, code)
         n = self.codeword_length(info, mcs, code)
-        crc, enc, dec, mapper, demapper = self._coders(code, k, n, mcs.bits_per_symbol)
+        crc, enc, dec, mapper, demapper, scrambling, llr_signs = self._coders(code, k, n, mcs.bits_per_symbol)
         if code == "polar":
             padded = torch.nn.functional.pad(blocks, (0, enc.k - POLAR_OUTER_CRC_BITS - k))
             codewords = enc(crc[0](padded))
@@ -373,10 +383,10 @@ class DigitalLink:
             codewords = enc(with_crc) if enc is not None else with_crc
             if codewords.shape[1] < n:  # uncoded: pad to whole symbols
                 codewords = torch.nn.functional.pad(codewords, (0, n - codewords.shape[1]))
-        symbols = mapper(codewords)
+        symbols = mapper((codewords - scrambling).abs())  # XOR with the scrambling sequence
         received = self.channel(symbols, snr_db, generator=generator)
         y, no = received.unbiased()
-        llr = demapper(y, no)
+        llr = demapper(y, no) * llr_signs  # descrambled: a scrambled 1 flips its bit's LLR
         iterations, list_ok = np.zeros(blocks.shape[0], dtype=np.int64), None
         if code == "polar":
             with_crc, list_ok = dec(llr)

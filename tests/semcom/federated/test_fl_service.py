@@ -167,6 +167,7 @@ def test_scrambling_lets_a_payload_of_zeros_cross_as_random_bits_do():
 
     network = _star(1)
     network.link("edge", "ue0").snr_db = 5.5  # where an unscrambled run of zeros loses most code blocks
+    # (the digital link scrambles its codewords; tests/semcom/link checks the link itself)
     grid = NetworkGrid(LocalGrid(lambda m, c: m, 1), network, SimClock(), plan(1, arq_rounds=0))
     for payload in (bytes(10_000), np.random.default_rng(0).bytes(10_000)):
         fork = SimClock()

@@ -65,7 +65,7 @@ def test_corrupted_block_is_flagged_and_never_passed_on():
 def test_no_failed_block_passes_as_good_at_low_snr():
     rng = np.random.default_rng(0)
     bits = rng.integers(0, 2, 2024 * 40, dtype=np.uint8)
-    out = DigitalLink("awgn", mcs=5, code="ldpc", seed=4).transmit_bits(bits, snr_db=5.75)
+    out = DigitalLink("awgn", mcs=5, code="ldpc", seed=4).transmit_bits(bits, snr_db=5.5)
     assert 0 < out.block_ok.sum() < out.num_blocks  # some pass, some fail
     for ok, (start, stop) in zip(out.block_ok, out.block_ranges):
         if ok:
@@ -157,3 +157,35 @@ def test_bad_input_is_named():
     with pytest.raises(ConfigError, match="unknown channel"):
         DigitalLink("optical")
     assert "one-bad-row" not in CHANNELS
+
+
+def test_payloads_of_equal_bits_cross_as_random_ones_do():
+    """Codewords are scrambled before QAM: a run of zeros must not sit on one constellation point."""
+    import numpy as np
+    import torch
+
+    from semcom.link.digital import DigitalLink
+
+    link = DigitalLink("awgn")
+    failed = {}
+    for name, payload in (("zeros", bytes(6000)), ("random", np.random.default_rng(0).bytes(6000))):
+        failed[name] = sum(int((~link.transmit(payload, 5.5, generator=torch.Generator().manual_seed(s)).block_ok).sum())
+                           for s in range(2))
+    assert failed["zeros"] <= failed["random"] + 1
+
+
+def test_scrambling_sequence_is_the_5g_gold_sequence_and_undone_at_the_receiver():
+    import torch
+    from sionna.phy.fec.scrambling import TB5GScrambler
+
+    from semcom.link.digital import DigitalLink
+    from semcom.link.mcs import get_mcs
+
+    link = DigitalLink("awgn")
+    coders = link._coders("ldpc", 500, 1000, get_mcs(4).bits_per_symbol)
+    sequence, signs = coders[-2], coders[-1]
+    expected = TB5GScrambler(n_rnti=1, n_id=1, binary=True)(torch.zeros(1, 1000))[0]
+    assert torch.equal(sequence, expected) and 400 < int(sequence.sum()) < 600
+    assert torch.equal(signs, 1 - 2 * expected)
+    t = link.transmit(bytes(200), 30.0, generator=torch.Generator().manual_seed(0))
+    assert t.ok and t.data == bytes(200)
