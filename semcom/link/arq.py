@@ -76,12 +76,15 @@ def send(
     generator: torch.Generator | None = None,
     selective: bool = False,
     accept: Callable[[np.ndarray], tuple[bool, T]] | None = None,
+    max_channel_uses: int | None = None,
 ) -> Delivery[T]:
     """Send ``bits`` ([num_bits] 0/1) with up to ``rounds`` retransmissions.
 
     Whole-payload ARQ (default): the payload is sent again while a block's CRC fails or ``accept``
     (called on the received bits; returns ``(ok, value)``) refuses it. ``selective``: after the first
     transmission, each round resends only the blocks still lost, one transmission per block.
+    ``max_channel_uses``: a retransmission is sent only while it fits in what is left of this budget
+    (the first transmission is the caller's to fit).
     """
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ConfigError(f"ARQ rounds must be a non-negative number, got {rounds!r}")
@@ -93,9 +96,15 @@ def send(
     if selective:
         received, ok, used = sent.bits.copy(), sent.block_ok.copy(), 0
         while not ok.all() and used < rounds:
+            lost = np.flatnonzero(~ok)
+            if not any(_fits(link, int(np.subtract(*sent.block_ranges[b][::-1])), snr_db, cost, max_channel_uses)
+                       for b in lost):
+                break  # no lost block fits in what is left of the budget
             used += 1
-            for block in np.flatnonzero(~ok):
+            for block in lost:
                 start, stop = sent.block_ranges[block]
+                if not _fits(link, stop - start, snr_db, cost, max_channel_uses):
+                    continue
                 again = link.transmit_bits(bits[start:stop], snr_db, generator=generator)
                 cost += LinkCost(0, again.coded_bits, again.channel_uses, 1)
                 if again.ok:
@@ -107,11 +116,16 @@ def send(
         value, arrived = None, sent.ok
         if arrived and accept is not None:
             arrived, value = accept(sent.bits)
-        if arrived or used >= rounds:
+        if arrived or used >= rounds or not _fits(link, bits.size, snr_db, cost, max_channel_uses):
             return Delivery(sent.bits if arrived else None, value, cost, used, sent.block_ok, _info(sent))
         used += 1
         sent = link.transmit_bits(bits, snr_db, generator=generator)
         cost += LinkCost(0, sent.coded_bits, sent.channel_uses, 1)
+
+
+def _fits(link: DigitalLink, num_bits: int, snr_db: float, cost: LinkCost, budget: int | None) -> bool:
+    """Whether sending ``num_bits`` again keeps the channel uses within ``budget`` (None: no budget)."""
+    return budget is None or cost.channel_uses + link.plan(num_bits, snr_db).channel_uses <= budget
 
 
 def _info(sent) -> dict[str, Any]:

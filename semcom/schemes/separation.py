@@ -37,7 +37,11 @@ class SeparationScheme(Scheme):
              and is lost if any one is, so the margin (0.5 dB, where the 5G LDPC waterfall is
              already one to two decades lower) keeps whole-image failures rare.
     arq:     retransmission rounds for failed code blocks (1 by default, as 5G retransmits lost
-             blocks; their channel uses are added on top of the budget and counted; 0 disables).
+             blocks; 0 disables). Retransmissions stay within the budget: the codec's stream is fitted
+             to leave room for ``reserve_blocks`` code blocks, and a block is resent only while it
+             fits in what is left, so no image spends more than floor(CBR x H x W x 3) channel uses.
+    reserve_blocks: code blocks of the budget kept for retransmissions (1 by default when ``arq``
+             is on; 0 fills the budget with the stream).
     If any block is still lost, the stream is undecodable: the receiver shows the mid-grey
     fallback and the result is marked failed.
     """
@@ -51,22 +55,28 @@ class SeparationScheme(Scheme):
         channel: Channel | str = "awgn",
         mcs: MCS | int | None = None,
         arq: int = 1,
+        reserve_blocks: int | None = None,
         snr_margin_db: float = 0.5,
         seed: int | None = 0,
         **channel_options,
     ):
         if not isinstance(arq, int) or arq < 0:
             raise ConfigError(f"arq must be a non-negative number of rounds, got {arq!r}")
+        if reserve_blocks is None:
+            reserve_blocks = 1 if arq else 0
+        if isinstance(reserve_blocks, bool) or not isinstance(reserve_blocks, int) or reserve_blocks < 0:
+            raise ConfigError(f"reserve_blocks must be a non-negative number of code blocks, got {reserve_blocks!r}")
         self.codec = get_codec(codec)
         self.cbr = cbr
         self.arq = arq
+        self.reserve_blocks = reserve_blocks
         self.snr_margin_db = snr_margin_db
         self.link = DigitalLink(channel, mcs=mcs, code="ldpc", snr_margin_db=snr_margin_db, seed=seed,
                                 **channel_options)
 
     def describe(self) -> dict[str, Any]:
         return {"scheme": self.name, "codec": self.codec.name, "cbr": self.cbr, "arq": self.arq,
-                "snr_margin_db": self.snr_margin_db,
+                "reserve_blocks": self.reserve_blocks, "snr_margin_db": self.snr_margin_db,
                 "channel": self.link.channel_name, "mcs": None if self.link.mcs is None else str(self.link.mcs)}
 
     def card(self) -> SchemeCard:
@@ -76,6 +86,10 @@ class SeparationScheme(Scheme):
         image = check_image(image)
         budget = channel_budget(image, self.cbr)
         max_bits = self.link.max_payload_bits(budget, snr_db)
+        if self.reserve_blocks and max_bits:  # leave room to resend the largest block(s) within the budget
+            full = self.link.plan(max_bits, snr_db)
+            block_uses = -(-full.channel_uses // full.num_blocks)
+            max_bits = self.link.max_payload_bits(max(0, budget - self.reserve_blocks * block_uses), snr_db)
         fit = fit_to_budget(self.codec, image, max_bits, decode=False)
         plan = self.link.plan(max(max_bits, 1), snr_db)
         details: dict[str, Any] = {"codec": self.codec.name, "budget_channel_uses": budget, "max_bits": max_bits,
@@ -85,7 +99,8 @@ class SeparationScheme(Scheme):
             return SchemeResult(fallback_image(image.shape), 0, 0, 0, failed=True, details=details)
 
         payload = np.unpackbits(np.frombuffer(fit.data, dtype=np.uint8))
-        delivery = arq.send(self.link, payload, snr_db, rounds=self.arq, generator=generator, selective=True)
+        delivery = arq.send(self.link, payload, snr_db, rounds=self.arq, generator=generator, selective=True,
+                            max_channel_uses=budget)
         ok = delivery.block_ok
         details.update(quality=fit.quality, blocks=int(ok.size), blocks_lost=int((~ok).sum()),
                        arq_rounds=delivery.retransmissions)

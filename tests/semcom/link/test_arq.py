@@ -40,6 +40,22 @@ def test_selective_arq_resends_only_the_lost_blocks():
         assert np.array_equal(again.bits, bits)
 
 
+def test_retransmissions_stay_within_the_channel_use_budget():
+    link = DigitalLink("awgn", mcs=9, code="ldpc")
+    bits = np.random.default_rng(1).integers(0, 2, 20_000).astype(np.uint8)
+    first = arq.send(link, bits, 13.0, rounds=0, generator=torch.Generator().manual_seed(3), selective=True)
+    block = link.plan(first.block_ok.size and 20_000 // first.block_ok.size, 13.0).channel_uses
+    budget = first.cost.channel_uses + block  # room for one resent block
+    capped = arq.send(link, bits, 13.0, rounds=4, generator=torch.Generator().manual_seed(3), selective=True,
+                      max_channel_uses=budget)
+    assert capped.cost.transmissions == 2 and capped.cost.channel_uses <= budget
+    whole = DigitalLink("awgn", mcs=0, code="polar")
+    few = np.zeros(100, dtype=np.uint8)
+    once = whole.plan(100, 10.0).channel_uses
+    refused = arq.send(whole, few, 10.0, rounds=3, accept=lambda got: (False, None), max_channel_uses=2 * once)
+    assert refused.cost.transmissions == 2 and refused.cost.channel_uses == 2 * once
+
+
 def test_bad_rounds_are_refused():
     link = DigitalLink("awgn", mcs=0)
     with pytest.raises(ConfigError, match="non-negative"):

@@ -35,7 +35,7 @@ class _Erasing(AWGNChannel):
 
 
 def test_high_snr_equals_codec_only_decode_bit_for_bit(image):
-    scheme = SeparationScheme(codec="webp", cbr=1 / 8, mcs=6, seed=0)
+    scheme = SeparationScheme(codec="webp", cbr=1 / 8, mcs=6, reserve_blocks=0, seed=0)
     result = scheme.transmit(image, snr_db=40.0)
     assert not result.failed
     budget = channel_budget(image, 1 / 8)
@@ -46,7 +46,7 @@ def test_high_snr_equals_codec_only_decode_bit_for_bit(image):
 
 
 def test_failed_link_gives_fallback_and_recorded_failure(image):
-    scheme = SeparationScheme(codec="jpeg", cbr=1 / 8, channel=_Erasing(bad_calls=10**6, seed=0), mcs=2)
+    scheme = SeparationScheme(codec="jpeg", cbr=1 / 2, channel=_Erasing(bad_calls=10**6, seed=0), mcs=2)
     result = scheme.transmit(image, snr_db=30.0)
     assert result.failed
     assert (result.reconstruction == 128).all() and result.reconstruction.shape == image.shape
@@ -55,12 +55,29 @@ def test_failed_link_gives_fallback_and_recorded_failure(image):
 
 
 def test_arq_recovers_lost_blocks_and_counts_their_channel_uses(image):
-    plain = SeparationScheme(codec="jpeg", cbr=1 / 8, mcs=2, seed=0).transmit(image, 30.0)
-    scheme = SeparationScheme(codec="jpeg", cbr=1 / 8, channel=_Erasing(bad_calls=1, seed=0), mcs=2, arq=2)
+    # every block of the first transmission is erased: resending them all must fit in the budget
+    blocks = SeparationScheme(codec="jpeg", cbr=1 / 2, mcs=2, reserve_blocks=0, seed=0).transmit(image, 30.0)
+    half = blocks.details["blocks"] // 2 + 1
+    plain = SeparationScheme(codec="jpeg", cbr=1 / 2, mcs=2, reserve_blocks=half, seed=0).transmit(image, 30.0)
+    scheme = SeparationScheme(codec="jpeg", cbr=1 / 2, channel=_Erasing(bad_calls=1, seed=0), mcs=2, arq=2,
+                              reserve_blocks=half)
     result = scheme.transmit(image, snr_db=30.0)
     assert not result.failed and result.details["arq_rounds"] == 1
-    assert result.channel_uses > plain.channel_uses
+    assert plain.channel_uses < result.channel_uses <= channel_budget(image, 1 / 2)  # resent within the budget
     assert np.array_equal(result.reconstruction, plain.reconstruction)
+
+
+def test_retransmissions_never_exceed_the_budget(image):
+    budget = channel_budget(image, 1 / 8)
+    # without a reserve the stream fills the budget: a lost block cannot be resent and the image is lost
+    full = SeparationScheme(codec="jpeg", cbr=1 / 8, channel=_Erasing(bad_calls=1, seed=0), mcs=2, arq=2,
+                            reserve_blocks=0).transmit(image, snr_db=30.0)
+    assert full.failed and full.details["arq_rounds"] == 0 and full.channel_uses <= budget
+    kept = SeparationScheme(codec="jpeg", cbr=1 / 2, mcs=2, reserve_blocks=0, seed=0).transmit(image, 30.0)
+    reserved = SeparationScheme(codec="jpeg", cbr=1 / 2, mcs=2, seed=0).transmit(image, 30.0)
+    assert reserved.bits < kept.bits  # the reserve is paid in source bits
+    with pytest.raises(ConfigError, match="reserve_blocks"):
+        SeparationScheme(reserve_blocks=-1)
 
 
 def test_snr_below_every_threshold_reports_failures(image):
