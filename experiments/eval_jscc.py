@@ -3,8 +3,8 @@
     .venv/bin/python experiments/eval_jscc.py jscc-awgn-cbr1-16                       # bsds500/val
     .venv/bin/python experiments/eval_jscc.py jscc-awgn-cbr1-16 --images ../shared/data/kodak
 
-Whole images are coded (padded to multiples of 16 inside the model; the effective CBR printed
-counts the padding). Noise is seeded per SNR, so figures are reproducible. Kodak is for
+Whole images are coded, each within floor(CBR x H x W x 3) channel uses (the effective CBR printed
+is what was spent, at most the nominal one). Noise is seeded per SNR, so figures are reproducible. Kodak is for
 reporting only: never select or tune a model on it. Inference time: experiments/bench_jscc.py.
 """
 
