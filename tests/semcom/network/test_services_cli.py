@@ -100,7 +100,10 @@ def test_data_sensing_error_falls_and_costs_match_clock():
     assert rep.latency_s == clock.now
     assert rep.bits == 2 * 3 * 6 * 10
     assert rep.channel_uses == sum(c.amount for c in clock.ledger if c.kind == "transmission")
-    assert rep.metrics["rmse_round_3"] < rep.metrics["rmse_round_1"]
+    # a few readings per round make one run's error erratic; over seeds it falls as readings accumulate
+    runs = [DataSensingService().run(_net(), SimClock(), edge="edge", rounds=3, readings_per_round=6, seed=s).metrics
+            for s in range(4)]
+    assert sum(m["rmse_round_3"] for m in runs) < 0.5 * sum(m["rmse_round_1"] for m in runs)
 
 
 SCENARIO = """
