@@ -69,7 +69,9 @@ cooldown() {
 print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/state.pt")
   local total; total=$("$PY" -c "print(round($elapsed + $minutes, 2))")
   local frac; frac=$("$PY" -c "print(round($minutes / ($elapsed + $minutes), 4))")
-  train "${trunk_args[@]}" --minutes "$total" --decay-frac "$frac" --out "$TRUNK_OUT-cooldown" --state-dir "$copy" --resume
+  # a shorter average while the rate falls: the shipped average holds the annealed weights
+  train "${trunk_args[@]}" --ema 0.995 --minutes "$total" --decay-frac "$frac" --out "$TRUNK_OUT-cooldown" \
+    --state-dir "$copy" --resume
 }
 
 case "${1:-all}" in
