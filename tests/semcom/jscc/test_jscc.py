@@ -294,7 +294,7 @@ def test_resume_continues_the_interrupted_run_exactly(tmp_path, image_folder):
 
 def test_resume_is_exact_with_ema_mixed_and_odd_crops_and_ships_the_average(tmp_path, image_folder):
     data = image_folder(tmp_path / "imgs")
-    kw = dict(steps=16, ema=0.9, crops=(32, 48), odd_frac=0.5, decay_frac=0.5)
+    kw = dict(steps=16, ema=0.9, crops=(32, 48), odd_frac=0.5, decay_frac=0.5, log_every=1)
     train(_opts(tmp_path / "a", data, **kw))
     train(_opts(tmp_path / "b", data, stop_at_step=9, **kw))
     train(_opts(tmp_path / "b", data, resume=True, **kw))
@@ -303,9 +303,13 @@ def test_resume_is_exact_with_ema_mixed_and_odd_crops_and_ships_the_average(tmp_
     for key in ("model", "ema"):
         for k in sa[key]:
             torch.testing.assert_close(sa[key][k], sb[key][k], atol=1e-5, rtol=1e-4)
-    with open(tmp_path / "a" / "state" / "train_log.csv") as f:
-        crops = {r["crop"] for r in csv.DictReader(f) if r["crop"]}
-    assert crops == {"32", "48"}
+    logs = {}
+    for run in ("a", "b"):
+        with open(tmp_path / run / "state" / "train_log.csv") as f:
+            logs[run] = [r for r in csv.DictReader(f) if r["lr"]]
+    # the resumed run logs the same steps at the same learning rates and crops (the schedule goes on)
+    assert [(r["step"], r["lr"], r["crop"]) for r in logs["a"]] == [(r["step"], r["lr"], r["crop"]) for r in logs["b"]]
+    assert {r["crop"] for r in logs["a"]} == {"32", "48"}
     # the shipped checkpoint holds the moving average, not the last weights
     shipped = load_checkpoint(tmp_path / "a" / "ck").state_dict()
     average = {k.removeprefix("module."): v for k, v in sa["ema"].items() if k.startswith("module.")}
