@@ -104,11 +104,11 @@ def test_receiver_one_version_behind_decodes_after_the_update_crosses_a_noisy_li
         if receiver.head == v2:
             break
     assert receiver.head == v2
-    assert [e.accepted for e in events] == [False, False, True]
+    assert len(events) >= 2 and events[-1].accepted and not any(e.accepted for e in events[:-1])
     for lost, record in zip(events[:-1], plane.transports["ue"].log):  # blocks lost: the CRC refused it
         assert not lost.delivered and lost.reason == "integrity" and record.failed_blocks > 0
     total = plane.overhead()["total"]
-    assert total["failed"] == 2 and total["accepted"] == 1 and total["channel_uses"] > 0
+    assert total["failed"] == len(events) - 1 and total["accepted"] == 1 and total["channel_uses"] > 0
     assert plane.overhead()["seconds"] > 0
 
     rebuilt = codec_from_kb(receiver, cache=False)  # from the receiver's own store
