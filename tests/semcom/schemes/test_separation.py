@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from skimage import data
 
 from channels.base import ChannelOutput
