@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from semcom.cli.parser import key_value
 from semcom.cli.run import add_executor_options, executor_options
 from semcom.errors import ConfigError
 from semcom.options import ARQ, CBR, CHANNEL_NAMES, LIMIT, MCS_INDEX, SCHEME_OPTIONS, SEED, SNR_LIST
@@ -57,6 +58,9 @@ def _scheme_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", default="separation", help=SCHEME_HELP)
     parser.add_argument("--channel", default="awgn", choices=CHANNEL_NAMES, metavar="NAME",
                         help="channel model: %(choices)s")
+    parser.add_argument("--channel-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                        help="channel option, repeatable: block_length=1 (per-symbol Rayleigh), equalizer=mmse, ... "
+                             "(default: the channel's own)")
     parser.add_argument("--cbr", type=CBR.arg(), default="1/16", help="channel bandwidth ratio, e.g. 1/16")
     parser.add_argument("--codec", default=None,
                         help="image codec of the separation scheme: heif, avif, webp, jpeg (default: heif)")
@@ -143,7 +147,7 @@ def scheme_config(args: argparse.Namespace, images: str, limit: int | None, snrs
         if captions is not None:
             given["captions"] = captions
     options = {k: v for k, v in given.items() if k in accepted or (takes_any and k != "cbr")}
-    raw = {"name": args.scheme, "seed": args.seed, "snr_db": snrs, "channel": {"name": args.channel},
+    raw = {"name": args.scheme, "seed": args.seed, "snr_db": snrs, "channel": {"name": args.channel, **dict(args.channel_option)},
            "images": {"folder": images, **({"limit": limit} if limit is not None else {})},
            "scheme": {"name": args.scheme, **options}}
     return validate_config(raw, base=Path.cwd(), plugins=args.plugin, source=f"semcom {args.command}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 
+from semcom.cli.parser import key_value
 from semcom.cli.train import run_resumable, train_commands
 from semcom.options import CBR, DATA_HELP, SEED, SNR_DB, Integer, Listed, Real
 
@@ -14,17 +14,6 @@ POSITIVE = Integer(1, None)
 COUNT = Integer(0, None)
 SHARE = Real(0.0, 1.0)
 SNR_RANGE = Listed(SNR_DB, length=2)
-
-
-def _option(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"channel options are KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    return key.strip(), parsed
 
 
 def add_commands(subparsers) -> None:
@@ -41,7 +30,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--cbr", type=CBR.arg(), default="1/16", help="channel bandwidth ratio, e.g. 1/16 or 0.0625")
     parser.add_argument("--channel", default="awgn", help="channel model: awgn, rayleigh, ...")
     parser.add_argument(
-        "--channel-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+        "--channel-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
         help="channel option, repeatable (e.g. equalizer=mmse, block_length=64)",
     )
     parser.add_argument("--widths", type=Listed(POSITIVE).arg(), default=None, help="stage widths, e.g. 32,64,128,192")

@@ -10,6 +10,20 @@ import argparse
 from fractions import Fraction
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """argparse type of a ``KEY=VALUE`` option; VALUE is read as JSON when it parses (``4``, ``true``), else text."""
+    import json
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"options are KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
 def format_default(value) -> str:
     """A default as it is typed on the command line: lists comma-separated, numbers short."""
     if isinstance(value, (list, tuple)):

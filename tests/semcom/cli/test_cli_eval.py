@@ -35,6 +35,21 @@ def test_bound_through_eval(folder, capsys):
     assert record["failures"] == 0 and record["bits_per_image"] > 0
 
 
+def test_channel_options_reach_the_link_and_pick_the_model(folder, capsys):
+    assert main(["eval", "--scheme", "jscc", "--images", str(folder), "--limit", "1", "--snr-db", "10",
+                 "--channel", "rayleigh", "--channel-option", "block_length=1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (record,) = out["summary"]
+    assert record["model"].endswith("jscc-rayleigh-symbol-cbr1-16")
+    assert out["config"]["channel"] == {"name": "rayleigh", "block_length": 1}
+
+
+def test_a_channel_option_without_a_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--channel-option", "block_length"])
+    assert exit_.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+
+
 def test_transmit_saves_the_reconstruction(folder, tmp_path, capsys):
     out = tmp_path / "out.png"
     assert main(["transmit", str(folder / "a.png"), "--scheme", "separation", "--codec", "webp", "--snr-db", "25",
@@ -50,6 +65,7 @@ def test_transmit_saves_the_reconstruction(folder, tmp_path, capsys):
         (["eval", "--scheme", "nope"], "unknown scheme"),
         (["eval", "--scheme", "bound", "--mcs", "3"], "does not take --mcs"),
         (["transmit", "/nonexistent.png"], "nonexistent.png"),
+        (["eval", "--channel", "rayleigh", "--channel-option", "bogus=1"], "has no option 'bogus'"),
     ],
 )
 def test_bad_input_is_named(argv, match, capsys):
