@@ -17,7 +17,7 @@ PY=${PY:-.venv/bin/python}
 export OMP_WAIT_POLICY=PASSIVE
 CK=semcom/jscc/checkpoints
 ST=/tmp/jscc_state
-train() { nice -n 19 "$PY" -m semcom.cli train jscc --data "$D/bsds500/train" --val "$D/bsds500/val" "$@"; }
+train() { nice -n ${NICE:-19} "$PY" -m semcom.cli train jscc --data "$D/bsds500/train" --val "$D/bsds500/val" "$@"; }
 
 awgn16() {
   # from scratch: 128 px crops, batch 8; last 25% of the time on 256 px crops (batch 2)
@@ -54,8 +54,10 @@ rayleigh16symbol() {
 # goes on at its peak rate.
 TRUNK_STATE=${TRUNK_STATE:-$ST/jscc-awgn-cbr1-16-large}
 TRUNK_OUT=${TRUNK_OUT:-results/jscc/jscc-awgn-cbr1-16-large}
+# Steps 0-5250 ran at --lr 1e-3; the loss diverged at step ~5290, so the run continues from its
+# step-5250 state at 7e-4.
 trunk_args=(--cbr 1/16 --channel awgn --widths 32,64,160,256 --blocks 0,1,2,2 --decoder-blocks 1,2,3,3 --attn-blocks 2
-  --lr 1e-3 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
+  --lr 7e-4 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
   --val-every 500 --ckpt-every 250)
 trunk() {
   local resume=(); [ -f "$TRUNK_STATE/state.pt" ] && resume=(--resume)
