@@ -53,8 +53,9 @@ def _jscc_entries() -> list[ModelEntry]:
         for folder in sorted(p for p in root.glob("*") if (p / WEIGHTS_FILE).is_file()):
             card = _read_json(folder / CARD_FILE)
             config = card.get("config", {})
-            about = (f"channel {config.get('channel', '?')}, CBR {config.get('cbr', '?')}, "
-                     f"{card.get('parameters', '?')} parameters")
+            options = " ".join(f"{k}={v}" for k, v in sorted(config.get("channel_options", {}).items()))
+            about = (f"channel {config.get('channel', '?')}{f' ({options})' if options else ''}, "
+                     f"CBR {config.get('cbr', '?')}, {card.get('parameters', '?')} parameters")
             entries.append(ModelEntry("jscc", folder.name, status, str(folder), about))
     return entries
 

@@ -13,7 +13,8 @@ def test_shipped_models_are_listed_with_what_they_are_for(monkeypatch, tmp_path)
     entries = {(e.kind, e.name): e for e in list_models()}
     jscc = {name: e for (kind, name), e in entries.items() if kind == "jscc"}
     assert set(jscc) >= {"jscc-awgn-cbr1-16", "jscc-awgn-cbr1-48", "jscc-rayleigh-cbr1-16"}
-    assert "channel rayleigh, CBR 1/16" in jscc["jscc-rayleigh-cbr1-16"].about
+    assert "channel rayleigh (equalizer=mmse), CBR 1/16" in jscc["jscc-rayleigh-cbr1-16"].about
+    assert "(block_length=1 equalizer=mmse)" in jscc["jscc-rayleigh-symbol-cbr1-16"].about
     assert all(e.status == SHIPPED for e in jscc.values())
     assert any(name == "prompt-lm-flickr8k" for _, name in entries)
     assert {"caption-lm-small", "caption-lm-large"} <= {name for _, name in entries}
