@@ -283,7 +283,7 @@ CASES = [
     ([*TRAIN, "--widths", "x"], "argument --widths: must be a list of one or more values, each an integer"),
     ([*TRAIN, "--cbr", "1/7"], "CBR 1/7 needs 219.429 real values per 16x16 patch"),
     ([*TRAIN, "--channel", "wifi"], "unknown channel 'wifi'"),
-    ([*TRAIN, "--channel-option", "bogus"], "argument --channel-option: channel options are KEY=VALUE"),
+    ([*TRAIN, "--channel-option", "bogus"], "argument --channel-option: options are KEY=VALUE"),
     ([*TRAIN, "--channel-option", "foo=1"], "unexpected keyword argument 'foo'"),
     ([*TRAIN, "--data", "/nonexistent"], "--data /nonexistent: folder not found"),
     ([*TRAIN, "--data", "{image}"], "is a file; give a folder"),
