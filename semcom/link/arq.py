@@ -96,15 +96,15 @@ def send(
     if selective:
         received, ok, used = sent.bits.copy(), sent.block_ok.copy(), 0
         while not ok.all() and used < rounds:
-            lost = np.flatnonzero(~ok)
-            if not any(_fits(link, int(np.subtract(*sent.block_ranges[b][::-1])), snr_db, cost, max_channel_uses)
-                       for b in lost):
+            resend = [b for b in np.flatnonzero(~ok)
+                      if _fits(link, sent.block_ranges[b][1] - sent.block_ranges[b][0], snr_db, cost, max_channel_uses)]
+            if not resend:
                 break  # no lost block fits in what is left of the budget
             used += 1
-            for block in lost:
+            for block in resend:
                 start, stop = sent.block_ranges[block]
                 if not _fits(link, stop - start, snr_db, cost, max_channel_uses):
-                    continue
+                    continue  # earlier resends of this round used up the room
                 again = link.transmit_bits(bits[start:stop], snr_db, generator=generator)
                 cost += LinkCost(0, again.coded_bits, again.channel_uses, 1)
                 if again.ok:
