@@ -1,22 +1,29 @@
-"""What every resumable training run of semcom shares: the schedule, the resume state, stop signals.
+"""What every resumable training run of semcom shares: the schedule, the step loop, the resume
+state, the log, stop signals.
 
 A run's schedule follows *progress*, the larger of ``step / steps`` and ``elapsed / minutes``, so a
 run with a time budget anneals fully and stops cleanly when the budget is spent. Its state
 (weights, optimiser, step, elapsed time, RNG states) is written atomically by the trainer and read
 back here without unpickling anything but tensors and plain values; SIGINT/SIGTERM set a flag the
 loop checks, so an interrupted run saves its state and ``--resume`` continues the same schedule.
+:func:`run_steps` is the loop itself; a trainer gives it one optimisation step, its validation and
+its saving.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import pickle
 import random
 import signal
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -154,3 +161,114 @@ def stop_signals(flag: StopFlag):
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+class TrainingLog:
+    """The CSV log of a resumable run (header ``columns``); a resume (``state`` given) appends to it
+    after cutting it back to the rows of the saved state (``state["log_bytes"]``), so each step is
+    logged once."""
+
+    def __init__(self, path: Path, columns: list[str], state: dict | None):
+        new = state is None or not path.is_file()
+        if not new and "log_bytes" in state:
+            cut_log(path, int(state["log_bytes"]))
+        self.width = len(columns)
+        self._file = open(path, "w" if new else "a", newline="")
+        self._writer = csv.writer(self._file)
+        if new:
+            self.write(columns)
+
+    def write(self, row: list) -> None:
+        """One row, padded with empty cells to the header's width."""
+        self._writer.writerow([*row, *[""] * (self.width - len(row))])
+        self._file.flush()
+
+    def size(self) -> int:
+        """Bytes written so far (what a resume cuts the log back to)."""
+        self._file.flush()
+        return os.fstat(self._file.fileno()).st_size
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """Where :func:`run_steps` stopped: the step, the total elapsed time (s, earlier sessions
+    included), whether the schedule was left unfinished, and the signal that stopped it (or None)."""
+
+    step: int
+    elapsed_s: float
+    interrupted: bool
+    signal: int | None
+
+
+def run_steps(
+    schedule: Schedule,
+    optimizer: torch.optim.Optimizer,
+    train_step: Callable[[float], tuple[dict[str, float], list]],
+    *,
+    step: int,
+    elapsed_s: float,
+    log: TrainingLog,
+    averages: dict[str, str],
+    save: Callable[[int, float, int], None],
+    validate: Callable[[], list[str]] | None = None,
+    val_every: int = 0,
+    log_every: int = 25,
+    ckpt_every: int = 0,
+    stop_at_step: int | None = None,
+    progress: bool = False,
+) -> LoopResult:
+    """Run optimisation steps from ``step`` (``elapsed_s`` already spent) until the schedule ends, a
+    signal arrives or ``stop_at_step`` is reached.
+
+    Before each step the optimiser's rate is set from the schedule; ``train_step(progress)`` does
+    one step and returns the values averaged between log rows (keys and formats of ``averages``)
+    and the fields logged as they are at the logging step. Every ``log_every`` steps (and at each
+    validation) a row ``step, elapsed_s, lr, *fields, *averages, *validate()`` is logged; every
+    ``ckpt_every`` steps ``save(step, elapsed_s, log bytes)`` writes the checkpoint and the state.
+    """
+    flag = StopFlag()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=schedule.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    t0 = time.time()
+    sums, count, last_val = dict.fromkeys(averages, 0.0), 0, []
+    with stop_signals(flag):
+        try:
+            while True:
+                elapsed = elapsed_s + time.time() - t0
+                p = schedule.progress(step, elapsed)
+                if p >= 1.0 or flag.stop or (stop_at_step is not None and step >= stop_at_step):
+                    break
+                lr = schedule.learning_rate(step, p)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                values, fields = train_step(p)
+                step += 1
+                for key in sums:
+                    sums[key] += values[key]
+                count += 1
+                val_row = []
+                if validate is not None and val_every and step % val_every == 0:
+                    val_row = last_val = validate()
+                if step % log_every == 0 or val_row:
+                    means = {key: format(total / count, averages[key]) for key, total in sums.items()}
+                    log.write([step, f"{elapsed:.1f}", f"{lr:.3e}", *fields, *means.values(), *val_row])
+                    if bar is not None:
+                        post = dict(means, **({"val": "/".join(last_val)} if last_val else {}), lr=f"{lr:.1e}")
+                        bar.set_postfix(post, refresh=False)
+                    sums, count = dict.fromkeys(averages, 0.0), 0
+                if bar is not None:
+                    bar.update(1)
+                if ckpt_every and step % ckpt_every == 0:
+                    save(step, elapsed_s + time.time() - t0, log.size())
+        finally:
+            if bar is not None:
+                bar.close()
+    elapsed = elapsed_s + time.time() - t0
+    interrupted = flag.stop or schedule.progress(step, elapsed) < 1.0
+    return LoopResult(step, elapsed, interrupted, flag.signal)

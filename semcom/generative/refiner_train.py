@@ -19,11 +19,8 @@ decoded thumbnails; Kodak only in ``experiments/bench_refiner.py``.
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,12 +36,11 @@ from semcom.generative.side_info import ThumbnailSideInfo
 from semcom.jscc.data import list_images, load_image
 from semcom.training import (
     Schedule,
-    StopFlag,
-    cut_log,
+    TrainingLog,
     load_training_state,
     rng_state,
+    run_steps,
     set_rng_state,
-    stop_signals,
 )
 
 STATE_FILE = "state.pt"
@@ -223,87 +219,49 @@ def train_refiner(opts: RefinerTrainOptions) -> dict:
         last_val = state.get("last_val", {})
     model.train()
 
-    new_log = not (opts.resume and log_path.is_file())
-    if not new_log and state is not None:
-        cut_log(log_path, int(state["log_bytes"]))
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.writer(log_file)
-    if new_log:
-        writer.writerow(["step", "elapsed_s", "lr", "loss", "val_refiner_psnr", "val_bicubic_psnr"])
+    log = TrainingLog(log_path, ["step", "elapsed_s", "lr", "loss", "val_refiner_psnr", "val_bicubic_psnr"], state)
 
-    def save_all(elapsed: float, log_bytes: int) -> None:
-        training = {**opts.card(), "steps_done": step, "elapsed_s": round(elapsed, 1),
+    def save_all(done: int, elapsed: float, log_bytes: int) -> None:
+        training = {**opts.card(), "steps_done": done, "elapsed_s": round(elapsed, 1),
                     "macs_per_pixel": refiner_macs_per_pixel(config)}
         save_refiner(model, out_dir, training=training, metrics={"bsds500_val": last_val})
         payload = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
             "elapsed_s": elapsed, "rng": rng_state({"sampler": sampler_gen}), "config": config.to_dict(),
             "options": opts.card(), "last_val": last_val, "log_bytes": log_bytes,
         }
         with atomic_path(state_path) as tmp:
             torch.save(payload, tmp)
 
-    flag = StopFlag()
-    bar = None
-    if opts.progress:
-        from tqdm import tqdm
+    def train_step(progress: float) -> tuple[dict[str, float], list]:
+        x, y = sampler.batch(opts.batch, opts.crop)
+        loss = F.l1_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opts.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+        optimizer.step()
+        return {"loss": loss.item()}, []
 
-        bar = tqdm(total=opts.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    def validate() -> list[str]:
+        nonlocal last_val
+        last_val = evaluate(model, val_pairs)
+        return [f"{last_val['refiner_psnr']:.3f}", f"{last_val['bicubic_psnr']:.3f}"]
+
     print(f"refiner train: {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M parameters, "
           f"{refiner_macs_per_pixel(config) / 1e3:.1f} kMAC/pixel, {len(pairs)} pairs, step {step}, "
           f"checkpoint -> {out_dir}, state -> {state_dir}", file=sys.stderr)
-    t0 = time.time()
-    run_loss, run_n = 0.0, 0
-    with stop_signals(flag):
-        try:
-            while True:
-                elapsed = elapsed_before + time.time() - t0
-                p = opts.schedule.progress(step, elapsed)
-                if p >= 1.0 or flag.stop or (opts.stop_at_step is not None and step >= opts.stop_at_step):
-                    break
-                lr = opts.schedule.learning_rate(step, p)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = sampler.batch(opts.batch, opts.crop)
-                loss = F.l1_loss(model(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if opts.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-                optimizer.step()
-                step += 1
-                run_loss += loss.item()
-                run_n += 1
-                val_row = ["", ""]
-                if val_pairs and opts.val_every and step % opts.val_every == 0:
-                    last_val = evaluate(model, val_pairs)
-                    val_row = [f"{last_val['refiner_psnr']:.3f}", f"{last_val['bicubic_psnr']:.3f}"]
-                if step % opts.log_every == 0 or any(val_row):
-                    writer.writerow([step, f"{elapsed:.1f}", f"{lr:.3e}", f"{run_loss / max(run_n, 1):.6f}", *val_row])
-                    log_file.flush()
-                    if bar is not None:
-                        post = {"loss": f"{run_loss / max(run_n, 1):.5f}", "lr": f"{lr:.1e}"}
-                        if last_val:
-                            post["val"] = f"{last_val['refiner_psnr']:.2f}/{last_val['bicubic_psnr']:.2f}"
-                        bar.set_postfix(post, refresh=False)
-                    run_loss, run_n = 0.0, 0
-                if bar is not None:
-                    bar.update(1)
-                if opts.ckpt_every and step % opts.ckpt_every == 0:
-                    log_file.flush()
-                    save_all(elapsed_before + time.time() - t0, os.fstat(log_file.fileno()).st_size)
-        finally:
-            if bar is not None:
-                bar.close()
-    elapsed = elapsed_before + time.time() - t0
-    interrupted = flag.stop or opts.schedule.progress(step, elapsed) < 1.0
-    log_file.flush()
-    log_bytes = os.fstat(log_file.fileno()).st_size
+    done = run_steps(opts.schedule, optimizer, train_step, step=step, elapsed_s=elapsed_before, log=log,
+                     averages={"loss": ".6f"}, save=save_all, validate=validate if val_pairs else None,
+                     val_every=opts.val_every, log_every=opts.log_every, ckpt_every=opts.ckpt_every,
+                     stop_at_step=opts.stop_at_step, progress=opts.progress)
+    step, elapsed, interrupted = done.step, done.elapsed_s, done.interrupted
+    log_bytes = log.size()
     if val_pairs:
         last_val = evaluate(model, val_pairs)
-    log_file.close()
-    save_all(elapsed, log_bytes)
+    log.close()
+    save_all(step, elapsed, log_bytes)
     print(f"refiner train: {'interrupted' if interrupted else 'done'} at step {step}; BSDS500 val {last_val}",
           file=sys.stderr)
     return {"steps": step, "elapsed_s": elapsed, "interrupted": interrupted, "metrics": last_val,
-            "checkpoint": str(out_dir), "state": str(state_path), "log": str(log_path), "signal": flag.signal}
+            "checkpoint": str(out_dir), "state": str(state_path), "log": str(log_path), "signal": done.signal}

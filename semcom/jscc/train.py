@@ -37,11 +37,8 @@ Rayleigh), ``--lr 1e-3 --warmup 50``.
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -299,26 +296,21 @@ def train(opts: TrainOptions) -> dict:
         best = state.get("last_val", {})
 
     val_cols = [f"val_psnr_{s:g}dB" for s in opts.val_snrs]
-    new_log = not (opts.resume and log_path.is_file())
-    if not new_log and state is not None and "log_bytes" in state:
-        training.cut_log(log_path, int(state["log_bytes"]))
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.writer(log_file)
-    if new_log:
-        writer.writerow(["step", "elapsed_s", "lr", "crop", "batch", "loss", "train_psnr", *val_cols])
+    log = training.TrainingLog(log_path, ["step", "elapsed_s", "lr", "crop", "batch", "loss", "train_psnr", *val_cols],
+                               state)
 
     def card_training(done_steps, elapsed):
         info = {k: v for k, v in asdict(opts).items() if k not in ("progress", "resume", "state_dir")}
         info.update(steps_done=done_steps, elapsed_s=round(elapsed, 1), init_fresh_weights=fresh or None)
         return info
 
-    def save_all(elapsed, log_bytes):
-        save_checkpoint(shipped, out_dir, training=card_training(step, elapsed), metrics={"val_crops": best})
+    def save_all(done, elapsed, log_bytes):
+        save_checkpoint(shipped, out_dir, training=card_training(done, elapsed), metrics={"val_crops": best})
         payload = {
             "model": model.state_dict(),
             "ema": None if ema is None else ema.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "step": step,
+            "step": done,
             "elapsed_s": elapsed,
             "rng": training.rng_state({"sampler": sampler_gen, "noise": noise_gen}),
             "config": config.to_dict(),
@@ -329,90 +321,51 @@ def train(opts: TrainOptions) -> dict:
         with atomic_path(state_path) as tmp:
             torch.save(payload, tmp)
 
-    flag = training.StopFlag()
+    def train_step(p):
+        crop, batch = crop_and_batch(opts, p, sampler_gen)
+        height = width = crop
+        if opts.odd_frac and float(torch.rand(1, generator=sampler_gen)) < opts.odd_frac:
+            height, width = odd_size(crop, sampler_gen)
+        x = sampler.batch(batch, height, width).contiguous(memory_format=torch.channels_last)
+        snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen, device=device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            rec = model(x, snr, generator=noise_gen).reconstruction
+        loss = F.mse_loss(rec.float(), x)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if opts.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if ema is not None:
+            ema.update_parameters(model)
+        return {"loss": loss.item(), "psnr": float(psnr(rec.detach(), x).mean())}, [crop, batch]
 
-    bar = None
-    if opts.progress:
-        from tqdm import tqdm
+    def validate():
+        nonlocal best
+        best = evaluate_psnr(shipped, val_images, opts.val_snrs)
+        return [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
 
-        bar = tqdm(total=opts.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
     print(
         f"jscc train: {count_parameters(model) / 1e6:.2f} M parameters, CBR {config.cbr} "
         f"(C = {config.bottleneck}), channel {config.channel} {config.channel_options or ''}, "
         f"{len(train_images)} training images, step {step}, checkpoint -> {out_dir}, state -> {state_dir}",
         file=sys.stderr,
     )
-    t0 = time.time()
-    run_loss, run_psnr, run_n = 0.0, 0.0, 0
-    with training.stop_signals(flag):
-        try:
-            while True:
-                elapsed = elapsed_before + time.time() - t0
-                p = opts.schedule.progress(step, elapsed)
-                if p >= 1.0 or flag.stop or (opts.stop_at_step is not None and step >= opts.stop_at_step):
-                    break
-                lr = opts.schedule.learning_rate(step, p)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                crop, batch = crop_and_batch(opts, p, sampler_gen)
-                height = width = crop
-                if opts.odd_frac and float(torch.rand(1, generator=sampler_gen)) < opts.odd_frac:
-                    height, width = odd_size(crop, sampler_gen)
-                x = sampler.batch(batch, height, width).contiguous(memory_format=torch.channels_last)
-                snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(
-                    batch, generator=noise_gen, device=device
-                )
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    rec = model(x, snr, generator=noise_gen).reconstruction
-                loss = F.mse_loss(rec.float(), x)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if opts.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                if ema is not None:
-                    ema.update_parameters(model)
-                step += 1
-                run_loss += loss.item()
-                run_psnr += float(psnr(rec.detach(), x).mean())
-                run_n += 1
-
-                val_row = [""] * len(val_cols)
-                if val_images and opts.val_every and step % opts.val_every == 0:
-                    best = evaluate_psnr(shipped, val_images, opts.val_snrs)
-                    val_row = [f"{best[float(s)]:.3f}" for s in opts.val_snrs]
-                if step % opts.log_every == 0 or any(val_row):
-                    writer.writerow(
-                        [step, f"{elapsed:.1f}", f"{lr:.3e}", crop, batch, f"{run_loss / max(run_n, 1):.6f}",
-                         f"{run_psnr / max(run_n, 1):.3f}", *val_row]
-                    )
-                    log_file.flush()
-                    if bar is not None:
-                        post = {"loss": f"{run_loss / max(run_n, 1):.5f}", "psnr": f"{run_psnr / max(run_n, 1):.2f}"}
-                        if best:
-                            post["val"] = "/".join(f"{v:.2f}" for v in best.values())
-                        post["lr"] = f"{lr:.1e}"
-                        bar.set_postfix(post, refresh=False)
-                    run_loss, run_psnr, run_n = 0.0, 0.0, 0
-                if bar is not None:
-                    bar.update(1)
-                if opts.ckpt_every and step % opts.ckpt_every == 0:
-                    log_file.flush()
-                    save_all(elapsed_before + time.time() - t0, os.fstat(log_file.fileno()).st_size)
-        finally:
-            if bar is not None:
-                bar.close()
-    elapsed = elapsed_before + time.time() - t0
-    interrupted = flag.stop or opts.schedule.progress(step, elapsed) < 1.0
-    log_file.flush()
-    loop_log_bytes = os.fstat(log_file.fileno()).st_size  # without the closing row, which a resume writes again
+    done = training.run_steps(
+        opts.schedule, optimizer, train_step, step=step, elapsed_s=elapsed_before, log=log,
+        averages={"loss": ".6f", "psnr": ".3f"}, save=save_all, validate=validate if val_images else None,
+        val_every=opts.val_every, log_every=opts.log_every, ckpt_every=opts.ckpt_every,
+        stop_at_step=opts.stop_at_step, progress=opts.progress,
+    )
+    step, elapsed, interrupted = done.step, done.elapsed_s, done.interrupted
+    loop_log_bytes = log.size()  # without the closing row, which a resume writes again
     if val_images:
-        best = evaluate_psnr(shipped, val_images, opts.val_snrs)
-        writer.writerow([step, f"{elapsed:.1f}", "", "", "", "", "", *[f"{best[float(s)]:.3f}" for s in opts.val_snrs]])
-    log_file.close()
-    save_all(elapsed, loop_log_bytes)
+        validate()
+        log.write([step, f"{elapsed:.1f}", "", "", "", "", "", *[f"{best[float(s)]:.3f}" for s in opts.val_snrs]])
+    log.close()
+    save_all(step, elapsed, loop_log_bytes)
     metrics = {"val_crops": best}
     if opts.final_eval and opts.val and not interrupted:
         full = evaluate_psnr(shipped, load_images(opts.val), opts.final_eval_snrs, batch=4)
@@ -426,7 +379,7 @@ def train(opts: TrainOptions) -> dict:
         "checkpoint": str(out_dir),
         "state": str(state_path),
         "log": str(log_path),
-        "signal": flag.signal,
+        "signal": done.signal,
     }
     print(f"jscc train: {'interrupted' if interrupted else 'done'} at step {step}; metrics {metrics}", file=sys.stderr)
     return summary
