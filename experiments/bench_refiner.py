@@ -1,10 +1,11 @@
 """The side-information refiner against bicubic upsampling, HEIF and the best codec, at the same bits.
 
     .venv/bin/python experiments/bench_refiner.py [--images DIR] [--limit N] [--bits 500,1000,2000,4000,8000]
-        [--scale 8] [--codec avif] [--refiner NAME_OR_DIR] [--prompt-bits 100] [--json FILE] [--plot FILE]
+        [--scales 6,8,10,12,16] [--codec avif] [--refiner NAME_OR_DIR] [--prompt-bits 100] [--json FILE] [--plot FILE]
 
 For each total budget B (bits per image: a ``--prompt-bits`` prompt plus side information) and
-each image: the thumbnail at 1/``scale`` of the image coded within B - prompt bits, decoded and
+each image: the thumbnail coded within B - prompt bits at whichever of the ``--scales`` (1/s of the
+image size; default: those of Table 4's generative+side row) decodes closest to the image, decoded and
 upsampled bicubically (what the receiver gets without a model), then refined by the refiner
 trained here; beside them, HEIF at the full size within B bits (the traditional row's source
 coder: what HEIF + LDPC delivers when the link carries B bits) and the best codec of the
@@ -33,6 +34,7 @@ from semcom.metrics import psnr
 from semcom.provenance import provenance
 from semcom.source.bound import DEFAULT_BOUND_CODECS
 from semcom.source.rate_control import fit_to_budget
+from semcom.table4 import SIDE_ROW
 
 
 def refine(model, up: np.ndarray) -> np.ndarray:
@@ -46,19 +48,27 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def side_info_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the arguments every side-information benchmark takes: the image folder and how many of
+    its images, the refiner, torch's threads and the JSON output."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", default=str(default_data_dir() / "bsds500" / "val"),
                         help="image folder (default: BSDS500 val)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N images (sorted by name)")
-    parser.add_argument("--bits", default="500,1000,2000,4000,8000", help="total bits per image, comma-separated")
-    parser.add_argument("--prompt-bits", type=int, default=100, help="bits kept for the prompt within each budget")
-    parser.add_argument("--scale", type=int, default=8, help="thumbnail at 1/scale of the image size")
-    parser.add_argument("--codec", default="avif", help="thumbnail codec")
     parser.add_argument("--refiner", default=DEFAULT_REFINER, help="refiner name or checkpoint folder")
-    parser.add_argument("--no-codecs", action="store_true", help="skip HEIF and the best codec at full size")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = side_info_parser(__doc__)
+    parser.add_argument("--bits", default="500,1000,2000,4000,8000", help="total bits per image, comma-separated")
+    parser.add_argument("--prompt-bits", type=int, default=100, help="bits kept for the prompt within each budget")
+    parser.add_argument("--scales", default=",".join(map(str, SIDE_ROW["thumb_scale"])),
+                        help="thumbnail scales 1/s to choose from per image, comma-separated")
+    parser.add_argument("--codec", default="avif", help="thumbnail codec")
+    parser.add_argument("--no-codecs", action="store_true", help="skip HEIF and the best codec at full size")
     parser.add_argument("--plot", default=None, help="draw PSNR vs bits into this PNG")
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.bits.split(",") if b.strip()]
@@ -74,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
           file=sys.stderr)
     rows, seconds = [], []
     for budget in budgets:
-        side = ThumbnailSideInfo(max_bits=budget - args.prompt_bits, codec=args.codec, scale=args.scale)
+        side = ThumbnailSideInfo(max_bits=budget - args.prompt_bits, codec=args.codec,
+                                 scale=[int(v) for v in args.scales.split(",") if v.strip()])
         got = {"bicubic": [], "refiner": [], "heif": [], "best_codec": []}
         side_bits, misses = [], {"thumbnail": 0, "heif": 0, "best_codec": 0}
         for _, image in images:

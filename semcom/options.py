@@ -330,7 +330,7 @@ SCHEME_OPTIONS: dict[str, Setting] = {
     "side_info": Name(),
     "side_bits": Integer(1, 10_000_000),
     "thumb_size": Integer(1, 4096),
-    "thumb_scale": Integer(1, 256),
+    "thumb_scale": Listed(Integer(1, 256)),
     "edges": Switch(),
     "edge_scale": Integer(1, 256),
     "edge_bits": Integer(1, 10_000_000),

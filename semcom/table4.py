@@ -69,9 +69,11 @@ PUBLISHED = (
 SCHEME_ROWS = {"traditional": "separation", "semantic": "jscc", "generative": "gai", "generative+side": "gai",
                "bound": "bound"}
 _ALIASES = {**{v: k for k, v in reversed(SCHEME_ROWS.items())}, **{k: k for k in SCHEME_ROWS}}
-#: The generative+side row: a 100-bit prompt and an AVIF thumbnail at 1/8 of the image size within 1,900
-#: bits, so at most 2,000 bits per image in all.
-SIDE_ROW = {"prompt_bits": 100, "side_info": "thumbnail", "side_codec": "avif", "thumb_scale": 8, "side_bits": 1900}
+#: The generative+side row: a 100-bit prompt and an AVIF thumbnail within 1,900 bits, so at most 2,000 bits
+#: per image in all; the transmitter sends the thumbnail at whichever of 1/6 .. 1/16 of the image size
+#: decodes closest to the image (chosen on BSDS500 val: +0.2 dB over 1/8 alone).
+SIDE_ROW = {"prompt_bits": 100, "side_info": "thumbnail", "side_codec": "avif", "thumb_scale": [6, 8, 10, 12, 16],
+            "side_bits": 1900}
 
 
 def parse_schemes(text: str | list[str] | None) -> list[tuple[str, str]]:

@@ -190,8 +190,7 @@ class SemanticCommunicationService(Service):
             delivered = received.prompt.ok
             decode_tokens = len(tokenize(received.prompt.text)) + 1 if delivered else 0
             fork.charge_compute(node, self.flops.codec_per_token * decode_tokens)
-            side_shape = message.side_info.thumb_shape if message.side_info is not None else None
-            reconstruction, made = receiver.reconstruct(received, message.shape, side_shape, gen)
+            reconstruction, made = receiver.reconstruct(received, message.shape, generator=gen)
             if self.generate:
                 fork.charge_compute(node, self.flops.generation)
             final = made["received_prompt"] or ""

@@ -353,7 +353,7 @@ class GenerativeScheme(Scheme):
         side_bits: int = 600,
         thumb_size: int = 16,
         side_codec: str = "webp",
-        thumb_scale: int | None = None,
+        thumb_scale: int | list[int] | None = None,
         edges: bool = False,
         edge_scale: int = 4,
         edge_bits: int = 20000,
@@ -388,7 +388,7 @@ class GenerativeScheme(Scheme):
         with instead: the codec its version ``kb_version`` (default: the head) holds, its header tag that
         version's short id. keyword_packet: also send the keywords alone within ``keyword_bits``.
         side_info: ``none`` or ``thumbnail`` (``side_bits``, ``thumb_size`` or ``thumb_scale``: 8 for 1/8 of the
-        image, ``side_codec``). edges: also send a Canny edge map at 1/``edge_scale``, coded losslessly
+        image, a list for the best of several per image, ``side_codec``). edges: also send a Canny edge map at 1/``edge_scale``, coded losslessly
         within ``edge_bits``, that conditions the generator's ControlNet (``controlnet_model``, default
         ``lllyasviel/sd-controlnet-canny``). generator: ``stable-diffusion`` (default) or any registered name (``refiner``:
         the refiner trained here), ``fallback``; missing weights fall back (warning) unless ``strict``: to the
@@ -469,9 +469,8 @@ class GenerativeScheme(Scheme):
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:
         message = self.transmitter.encode(image)
         received = send_message(message, self.link, snr_db, self.receiver, rounds=self.arq, generator=generator)
-        side_shape = message.side_info.thumb_shape if message.side_info is not None else None
-        edge_shape = message.edges.thumb_shape if message.edges is not None else None
-        reconstruction, made = self.receiver.reconstruct(received, message.shape, side_shape, generator, edge_shape)
+        # the side-information streams announce their sizes, which the receiver checks against the image's
+        reconstruction, made = self.receiver.reconstruct(received, message.shape, generator=generator)
         return SchemeResult(reconstruction, message.bits, received.cost.coded_bits, received.cost.channel_uses,
                             failed=made["prompt_source"] == "none", metrics=self._metrics(message, received, made),
                             details=self._details(message, received, made))
