@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -146,6 +145,7 @@ def held_out_loss(model, ids: list[list[int]], batch: int = 256) -> float:
 
 
 STATE_FILE = "train_state.pt"
+LOG_FILE = "train_log.csv"
 #: the settings that fix a run's schedule; a resumed run keeps them.
 SCHEDULE_KEYS = ("size", "minutes", "steps", "batch", "lr", "seed")
 
@@ -153,21 +153,6 @@ SCHEDULE_KEYS = ("size", "minutes", "steps", "batch", "lr", "seed")
 def default_state_dir(out: str | os.PathLike) -> Path:
     """Where a run writing checkpoint folder ``out`` keeps its resume state: ``results/caption-lm/<name of out>``."""
     return Path("results") / "caption-lm" / Path(out).resolve().name
-
-
-def progress(step: int, elapsed_s: float, steps: int | None, minutes: float | None) -> float:
-    """Fraction of the run done: the larger of the step and the time fractions, in [0, 1]."""
-    p = 0.0
-    if steps:
-        p = max(p, step / steps)
-    if minutes:
-        p = max(p, elapsed_s / (60.0 * minutes))
-    return min(p, 1.0)
-
-
-def learning_rate(lr: float, p: float) -> float:
-    """Cosine decay from ``lr`` to ``lr / 10`` over the run (``p`` from :func:`progress`)."""
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 def load_training_state(path: Path) -> dict:
@@ -202,12 +187,13 @@ def train_caption_lm(size: str | None = None, *, out: str | os.PathLike, minutes
     (default :func:`default_state_dir`) every ``save_every`` steps, at the end, and when SIGINT/SIGTERM
     stops the run. ``resume=True`` continues from it with the saved schedule -- the same batches in the
     same order at the same learning rates, so a run stopped and resumed by steps ends with the weights of
-    one that never stopped. ``stop_at_step``: pause there (state saved). Returns a summary dict
+    one that never stopped. ``stop_at_step``: pause there (state saved). The loss, averaged over 50 steps,
+    and the learning rate are logged to ``train_log.csv`` beside the state (each step once across resumes).
+    The loop, schedule and signal handling are :mod:`semcom.training`'s. Returns a summary dict
     (``signal`` is set when a signal stopped the run)."""
-    import signal
-
     from semcom.files import atomic_path
     from semcom.semantic.corpus import flickr8k_split
+    from semcom.training import Schedule, TrainingLog, run_steps
 
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out)
     state_path = state_dir / STATE_FILE
@@ -260,50 +246,35 @@ def train_caption_lm(size: str | None = None, *, out: str | os.PathLike, minutes
     per_epoch = len(train_ids) // batch
     state_dir.mkdir(parents=True, exist_ok=True)
 
-    def save_state(elapsed: float) -> None:
-        payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "epoch": epoch,
+    def save_state(done: int, elapsed: float, log_bytes: int) -> None:
+        payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done, "epoch": epoch,
                    "batch_in_epoch": pos, "epoch_rng": epoch_rng, "elapsed_s": elapsed, "schedule": schedule,
-                   "words": tok.words}
+                   "words": tok.words, "log_bytes": log_bytes}
         with atomic_path(state_path) as tmp:
             torch.save(payload, tmp)
 
-    stopped: list[int] = []
-    handlers = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            handlers[sig] = signal.signal(sig, lambda signum, frame: stopped.append(signum))
-        except ValueError:  # not in the main thread
-            pass
+    def train_step(p: float) -> tuple[dict[str, float], list]:
+        nonlocal epoch, pos, epoch_rng, order
+        if pos >= per_epoch:  # the next epoch: a new order, whose random state a resume restores
+            epoch, pos = epoch + 1, 0
+            epoch_rng = gen.get_state()
+            order = torch.randperm(len(train_ids), generator=gen).tolist()
+        x, labels = _pad([train_ids[j] for j in order[pos * batch:(pos + 1) * batch]])
+        loss = model(input_ids=x, attention_mask=(x != PAD).long(), labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        pos += 1
+        return {"loss": loss.item()}, [epoch]
+
     model.train()
-    t0 = time.monotonic()
-    try:
-        while True:
-            elapsed = before + time.monotonic() - t0
-            p = progress(step, elapsed, steps, minutes)
-            if p >= 1.0 or stopped or (stop_at_step is not None and step >= stop_at_step):
-                break
-            if pos >= per_epoch:  # the next epoch: a new order, whose random state a resume restores
-                epoch, pos = epoch + 1, 0
-                epoch_rng = gen.get_state()
-                order = torch.randperm(len(train_ids), generator=gen).tolist()
-            x, labels = _pad([train_ids[j] for j in order[pos * batch:(pos + 1) * batch]])
-            for g in opt.param_groups:
-                g["lr"] = learning_rate(lr, p)
-            loss = model(input_ids=x, attention_mask=(x != PAD).long(), labels=labels).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step, pos = step + 1, pos + 1
-            if step % 200 == 0:
-                log(f"step {step}  loss {float(loss):.3f}  lr {learning_rate(lr, p):.2e}  {before + time.monotonic() - t0:.0f}s")
-            if save_every and step % save_every == 0:
-                save_state(before + time.monotonic() - t0)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    elapsed = before + time.monotonic() - t0
-    save_state(elapsed)
-    finished = progress(step, elapsed, steps, minutes) >= 1.0
+    train_log = TrainingLog(state_dir / LOG_FILE, ["step", "elapsed_s", "lr", "epoch", "loss"], state)
+    done = run_steps(Schedule(steps, minutes, lr, min_lr_frac=0.1, warmup=1), opt, train_step, step=step,
+                     elapsed_s=before, log=train_log, averages={"loss": ".4f"}, save=save_state, log_every=50,
+                     ckpt_every=save_every, stop_at_step=stop_at_step)
+    step, elapsed, finished = done.step, done.elapsed_s, not done.interrupted
+    save_state(step, elapsed, train_log.size())
+    train_log.close()
     model.eval()
     card = {"size": size, "config": {k: v for k, v in SIZES[size].items()}, "vocab_size": len(tok),
             "n_positions": MAX_TOKENS, "parameters": num_parameters(model), "steps": step, "epochs": epoch + 1,
@@ -317,7 +288,7 @@ def train_caption_lm(size: str | None = None, *, out: str | os.PathLike, minutes
     log(f"{size}: {card['parameters']} parameters, {step} steps{'' if finished else ' (paused; --resume goes on)'}, "
         f"held-out loss {card['held_out_loss']:.3f} nats/token")
     return {"checkpoint": str(folder), "state": str(state_path), "steps": step, "finished": finished,
-            "held_out_loss": card["held_out_loss"], "signal": stopped[0] if stopped else None}
+            "held_out_loss": card["held_out_loss"], "signal": done.signal}
 
 
 def _write_card(folder: Path, card: dict) -> None:
