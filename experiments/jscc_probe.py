@@ -6,7 +6,7 @@
 Each arm trains an AWGN CBR 1/16 model from scratch with the shipped recipe (batch 8, 128 px crops,
 lr 2e-3 with a cosine decay, the same seed: the same crops and noise for every arm) for ``--steps``
 steps on BSDS500 train, and is validated on 32 centre crops (256 px) of BSDS500 val at 1, 10 and
-19 dB. It prints parameters, multiply-accumulates per pixel, seconds per step and the validation
+19 dB. It prints parameters, FLOPs per pixel, seconds per step and the validation
 PSNR of each arm: what a wider or a deeper model buys per step and what it costs per step. The arms
 run one after the other, so a machine shared with other work slows them alike. Short probes rank
 how fast the arms learn, not where they end: a long run is what tells the final figure.
@@ -18,9 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from semcom.files import default_data_dir, jsonable
+from semcom.inference.profiles import jscc_profile
 from semcom.jscc.model import JSCCModel, count_parameters
 from semcom.jscc.train import TrainOptions, train
 from semcom.provenance import provenance
@@ -34,24 +33,10 @@ ARMS = {
 }
 
 
-def macs_per_pixel(model: JSCCModel, size: int = 128) -> float:
-    """Multiply-accumulates per pixel of one forward pass (convolutions and linear layers, by hooks)."""
-    total = 0
-
-    def count(module, inputs, output):
-        nonlocal total
-        if isinstance(module, torch.nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total += output.numel() * k
-        elif isinstance(module, torch.nn.Linear):
-            total += output.numel() * module.in_features
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.rand(1, 3, size, size), 10.0, generator=torch.Generator().manual_seed(0))
-    for h in hooks:
-        h.remove()
-    return total / size**2
+def flops_per_pixel(model: JSCCModel, size: int = 128) -> float:
+    """FLOPs per pixel of one pass through the model (torch's FlopCounterMode, as the split planner counts them)."""
+    profile = jscc_profile(model, height=size, width=size)
+    return sum(layer.flops for layer in profile.layers) / size**2
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -76,12 +61,12 @@ def main(argv: list[str] | None = None) -> dict:
         summary = train(opts)
         model = JSCCModel(opts.model_config())
         row = {"arm": arm, **{k: list(v) if isinstance(v, tuple) else v for k, v in ARMS[arm].items()},
-               "parameters_m": count_parameters(model) / 1e6, "kmac_per_pixel": macs_per_pixel(model) / 1e3,
+               "parameters_m": count_parameters(model) / 1e6, "kflop_per_pixel": flops_per_pixel(model) / 1e3,
                "steps": summary["steps"], "s_per_step": summary["elapsed_s"] / max(summary["steps"], 1),
                "val_psnr_db": summary["metrics"]["val_crops"]}
         rows.append(row)
         psnrs = "  ".join(f"{snr:g} dB {v:.2f}" for snr, v in row["val_psnr_db"].items())
-        print(f"{arm:5s} {row['parameters_m']:5.2f} M params  {row['kmac_per_pixel']:6.1f} kMAC/px  "
+        print(f"{arm:5s} {row['parameters_m']:5.2f} M params  {row['kflop_per_pixel']:6.1f} kFLOP/px  "
               f"{row['s_per_step']:.2f} s/step  val {psnrs}", flush=True)
     report = {"settings": vars(args), "arms": rows, "meta": provenance(None)}
     if args.json:

@@ -117,9 +117,9 @@ def caption_lm_stages(lm) -> list[Stage]:
 def jscc_stages(model, snr_db: float) -> list[Stage]:
     """The JSCC model as a chain, image to image, with the channel noise-free (the planner decides where
     the bottleneck's symbols cross, and how): ``enc0..enc3`` (the linear skip path's output rides along
-    from ``enc0``), ``bottleneck`` (the C real channels the JSCC sends: ``C/2`` complex symbols per
+    from ``enc0``), ``bottleneck`` (window attention, if any, then the C real channels the JSCC sends: ``C/2`` complex symbols per
     16x16 patch; sent analog they need no header, the decoder takes them power-normalised), ``receive``
-    (received values with the receiver's per-symbol SNR map, the decoder's input conv), ``dec0..dec3``,
+    (received values with the receiver's per-symbol SNR map, the decoder's input conv and attention), ``dec0..dec3``,
     ``output`` (the skip path back, sigmoid). Input: a padded image ``[1, 3, Hp, Wp]`` in [0, 1]."""
     from semcom.jscc.model import SNR_SCALE_DB
 
@@ -141,16 +141,16 @@ def jscc_stages(model, snr_db: float) -> list[Stage]:
 
     def bottleneck(state):
         if skip_enc is None:
-            return model.to_channel(state)
+            return model.to_channel(model.encoder_attention(state))
         h, skip = state
-        return model.to_channel(h) + skip
+        return model.to_channel(model.encoder_attention(h)) + skip
 
     def receive(y):
         # the received values with the effective SNR of each symbol (AWGN, noise-free chain: the link's SNR)
         b, c, hh, ww = y.shape
         quality = torch.full((b, c // 2, hh, ww), float(snr_db) / SNR_SCALE_DB, device=y.device).clamp(-1.5, 2.5)
         inp = torch.cat([y, quality.to(y.dtype)], dim=1)
-        h = model.from_channel(inp)
+        h = model.decoder_attention(model.from_channel(inp))
         return h if skip_dec is None else (h, inp)
 
     def dec(i):
@@ -169,8 +169,8 @@ def jscc_stages(model, snr_db: float) -> list[Stage]:
 
     stages = [Stage("enc0", enc0, (model.encoder[0],) + ((skip_enc,) if skip_enc is not None else ()))]
     stages += [Stage(f"enc{i}", enc(i), (model.encoder[i],)) for i in range(1, 4)]
-    stages.append(Stage("bottleneck", bottleneck, (model.to_channel,), channel_symbols=True))
-    stages.append(Stage("receive", receive, (model.from_channel,)))
+    stages.append(Stage("bottleneck", bottleneck, (model.encoder_attention, model.to_channel), channel_symbols=True))
+    stages.append(Stage("receive", receive, (model.from_channel, model.decoder_attention)))
     stages += [Stage(f"dec{i}", dec(i), (model.decoder[i],)) for i in range(4)]
     stages.append(Stage("output", output, (skip_dec,) if skip_dec is not None else ()))
     return stages

@@ -34,11 +34,14 @@ def test_measured_caption_lm_chain_matches_the_analytic_profile():
     assert torch.allclose(run_chain(stages, 0, len(stages), torch.tensor(ids)), ref, atol=1e-4)
 
 
-def test_jscc_chain_equals_the_model_and_its_bottleneck_is_the_cheapest_cut():
+@pytest.mark.parametrize("attn_blocks", [0, 2])
+def test_jscc_chain_equals_the_model_and_its_bottleneck_is_the_cheapest_cut(attn_blocks):
     from semcom.jscc.model import JSCCConfig, JSCCModel
 
     torch.manual_seed(0)
-    model = JSCCModel(JSCCConfig(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 0))).eval()
+    model = JSCCModel(JSCCConfig(widths=(8, 8, 16, 32), blocks=(0, 1, 1, 0), attn_blocks=attn_blocks)).eval()
+    for p in model.parameters():  # attention starts as the identity: perturb it so the test sees it
+        p.data.add_(0.05 * torch.randn_like(p))
     x = torch.rand(1, 3, 32, 48)
     stages = jscc_stages(model, 10.0)
     with torch.no_grad():
