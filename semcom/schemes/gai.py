@@ -252,16 +252,16 @@ class GenerativeReceiver:
             return self.fallback_prompt, "fallback-prompt"
         return None, "none"
 
-    def reconstruct(self, received: ReceivedMessage, shape: tuple[int, int], side_shape: tuple[int, int] | None = None,
-                    generator: torch.Generator | None = None,
-                    edge_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """([H, W, 3] uint8 reconstruction, facts about how it was made)."""
+    def reconstruct(self, received: ReceivedMessage, shape: tuple[int, int],
+                    generator: torch.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """([H, W, 3] uint8 reconstruction of an H x W image, facts about how it was made). The side
+        information's streams announce their sizes; the receiver accepts only those an H x W image has."""
         text, source = self.prompt_text(received)
         init_image = control = None
         if self.side_info is not None and received.side_info is not None:
-            init_image = self.side_info.decode(received.side_info, shape, side_shape)
+            init_image = self.side_info.decode(received.side_info, shape)
         if self.edges is not None and received.edges is not None:
-            control = self.edges.decode(received.edges, shape, edge_shape)
+            control = self.edges.decode(received.edges, shape)
         details: dict[str, Any] = {"received_prompt": text, "prompt_source": source}
         if self.side_info is not None:
             details["side_info_ok"] = init_image is not None
@@ -469,7 +469,6 @@ class GenerativeScheme(Scheme):
     def transmit(self, image: np.ndarray, snr_db: float, generator: torch.Generator | None = None) -> SchemeResult:
         message = self.transmitter.encode(image)
         received = send_message(message, self.link, snr_db, self.receiver, rounds=self.arq, generator=generator)
-        # the side-information streams announce their sizes, which the receiver checks against the image's
         reconstruction, made = self.receiver.reconstruct(received, message.shape, generator=generator)
         return SchemeResult(reconstruction, message.bits, received.cost.coded_bits, received.cost.channel_uses,
                             failed=made["prompt_source"] == "none", metrics=self._metrics(message, received, made),
