@@ -56,8 +56,9 @@ TRUNK_STATE=${TRUNK_STATE:-$ST/jscc-awgn-cbr1-16-large}
 TRUNK_OUT=${TRUNK_OUT:-results/jscc/jscc-awgn-cbr1-16-large}
 # Steps 0-5250 ran at --lr 1e-3; the loss diverged near step 5290. Resumed from the step-5250 state
 # at 7e-4, it diverged again near step 6740, so the run continued from its step-5250 state at 5e-4:
-# to step 10012 (169 min in all) without diverging; `cooldown 18` then gave the shipped checkpoint
-# (step 11600). The trunk ran on to step 12513; the next session resumes it from there.
+# to step 15739 (232 min in all) without diverging, its validation level from step 12500 on;
+# `cooldown 75` then gave the shipped checkpoint (step 22651, 307 min in all). The next session
+# resumes the trunk from step 15739.
 trunk_args=(--cbr 1/16 --channel awgn --widths 32,64,160,256 --blocks 0,1,2,2 --decoder-blocks 1,2,3,3 --attn-blocks 2
   --lr 5e-4 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
   --val-every 500 --ckpt-every 250)
