@@ -67,9 +67,10 @@ trunk() {
   train "${trunk_args[@]}" --init $CK/jscc-awgn-cbr1-16 --minutes 900 --decay-frac 0.2 \
     --out "$TRUNK_OUT" --state-dir "$TRUNK_STATE" "${resume[@]}"
 }
-# anneal FROM COPY MINUTES LR: copy a state and resume the copy at LR, cosine-decayed over MINUTES more
+# anneal NAME FROM MINUTES LR: copy state FROM to $TRUNK_STATE-NAME and resume the copy at LR,
+# cosine-decayed over MINUTES more; the checkpoint goes to $TRUNK_OUT-NAME
 anneal() {
-  local from=$1 copy=$2 minutes=$3 lr=$4
+  local name=$1 from=$2 minutes=$3 lr=$4 copy="$TRUNK_STATE-$1"
   rm -rf "$copy" && cp -r "$from" "$copy"
   local elapsed; elapsed=$("$PY" -c "import sys; from semcom.jscc.train import load_training_state as l; \
 print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/state.pt")
@@ -77,11 +78,11 @@ print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/stat
   local frac; frac=$("$PY" -c "print(round($minutes / ($elapsed + $minutes), 4))")
   # a shorter average while the rate falls: the shipped average holds the annealed weights
   train "${trunk_args[@]}" --lr "$lr" --ema 0.995 --minutes "$total" --decay-frac "$frac" \
-    --out "$TRUNK_OUT-${copy##*-}" --state-dir "$copy" --resume
+    --out "$TRUNK_OUT-$name" --state-dir "$copy" --resume
 }
-cooldown() { anneal "$TRUNK_STATE" "$TRUNK_STATE-cooldown" "${1:?cooldown MINUTES}" 5e-4; }
+cooldown() { anneal cooldown "$TRUNK_STATE" "${1:?cooldown MINUTES}" 5e-4; }
 # a second, lower anneal of the cooldown's finished state: training on at a small rate keeps paying
-reanneal() { anneal "$TRUNK_STATE-cooldown" "$TRUNK_STATE-reanneal" "${1:?reanneal MINUTES [LR]}" "${2:-2e-4}"; }
+reanneal() { anneal reanneal "$TRUNK_STATE-cooldown" "${1:?reanneal MINUTES [LR]}" "${2:-2e-4}"; }
 
 case "${1:-all}" in
   awgn16) awgn16 ;;
