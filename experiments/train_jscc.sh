@@ -8,7 +8,7 @@
 # OMP_WAIT_POLICY=PASSIVE matters on a shared machine: with the default (spinning) OpenMP
 # threads, two torch threads competing with other processes spent ~7x more CPU per step.
 #
-# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|all]
+# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|all]
 #        (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,22 +67,27 @@ trunk() {
   train "${trunk_args[@]}" --init $CK/jscc-awgn-cbr1-16 --minutes 900 --decay-frac 0.2 \
     --out "$TRUNK_OUT" --state-dir "$TRUNK_STATE" "${resume[@]}"
 }
-# anneal NAME FROM MINUTES LR: copy state FROM to $TRUNK_STATE-NAME and resume the copy at LR,
-# cosine-decayed over MINUTES more; the checkpoint goes to $TRUNK_OUT-NAME
+# anneal NAME FROM MINUTES LR [ARGS...]: copy the state of FROM (`trunk`, or the NAME of an earlier
+# anneal) to $TRUNK_STATE-NAME and resume the copy at LR, cosine-decayed over MINUTES more, with the
+# training ARGS added (e.g. --loss psnr, --stop-at-step N); the checkpoint goes to $TRUNK_OUT-NAME
 anneal() {
-  local name=$1 from=$2 minutes=$3 lr=$4 copy="$TRUNK_STATE-$1"
-  rm -rf "$copy" && cp -r "$from" "$copy"
+  local name=${1:?anneal NAME FROM MINUTES LR [ARGS...]} from=${2:?anneal FROM} minutes=${3:?anneal MINUTES} lr=${4:?anneal LR}
+  shift 4
+  local src="$TRUNK_STATE" copy="$TRUNK_STATE-$name"
+  [ "$from" = trunk ] || src="$TRUNK_STATE-$from"
+  [ -f "$src/state.pt" ] || { echo "anneal: no training state at $src/state.pt" >&2; exit 2; }
+  rm -rf "$copy" && cp -r "$src" "$copy"
   local elapsed; elapsed=$("$PY" -c "import sys; from semcom.jscc.train import load_training_state as l; \
 print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/state.pt")
   local total; total=$("$PY" -c "print(round($elapsed + $minutes, 2))")
   local frac; frac=$("$PY" -c "print(round($minutes / ($elapsed + $minutes), 4))")
   # a shorter average while the rate falls: the shipped average holds the annealed weights
   train "${trunk_args[@]}" --lr "$lr" --ema 0.995 --minutes "$total" --decay-frac "$frac" \
-    --out "$TRUNK_OUT-$name" --state-dir "$copy" --resume
+    --out "$TRUNK_OUT-$name" --state-dir "$copy" --resume "$@"
 }
-cooldown() { anneal cooldown "$TRUNK_STATE" "${1:?cooldown MINUTES}" 5e-4; }
+cooldown() { anneal cooldown trunk "${1:?cooldown MINUTES}" 5e-4; }
 # a second, lower anneal of the cooldown's finished state: training on at a small rate keeps paying
-reanneal() { anneal reanneal "$TRUNK_STATE-cooldown" "${1:?reanneal MINUTES [LR]}" "${2:-2e-4}"; }
+reanneal() { anneal reanneal cooldown "${1:?reanneal MINUTES [LR]}" "${2:-2e-4}"; }
 
 case "${1:-all}" in
   awgn16) awgn16 ;;
@@ -92,6 +97,7 @@ case "${1:-all}" in
   trunk) trunk ;;
   cooldown) cooldown "${2:-}" ;;
   reanneal) reanneal "${2:-}" "${3:-}" ;;
+  anneal) shift; anneal "$@" ;;
   all) awgn16; awgn48; rayleigh16; rayleigh16symbol ;;
-  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|all]" >&2; exit 2 ;;
 esac

@@ -61,6 +61,9 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--decay-frac", type=Real(0.0, 1.0, low_open=True).arg(), default=1.0,
                         help="cosine decay over this last share of the run, peak rate before (default 1.0)")
     parser.add_argument("--grad-clip", type=Real(0.0, None).arg(), default=1.0, help="gradient-norm clip (0: none)")
+    parser.add_argument("--loss", choices=("mse", "psnr"), default="mse",
+                        help="mse, or psnr: the mean per-crop PSNR (each crop's MSE weighted by the batch "
+                             "mean over its own) (default: mse)")
     parser.add_argument("--snr-range", type=SNR_RANGE.arg(), default=(0.0, 20.0),
                         help="training SNR range, dB (min,max)")
     parser.add_argument("--val-every", type=COUNT.arg(), default=250, help="steps between validations (0: none)")
@@ -120,6 +123,7 @@ def run_train(args: argparse.Namespace) -> int:
         decay_frac=args.decay_frac,
         warmup=args.warmup,
         grad_clip=args.grad_clip,
+        loss=args.loss,
         snr_min=args.snr_range[0],
         snr_max=args.snr_range[1],
         val_every=args.val_every,

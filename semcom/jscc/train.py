@@ -3,7 +3,8 @@
 Recipe: random crops with horizontal flips from a folder decoded into memory once (one size,
 or mixed sizes drawn per step with the pixels per batch kept constant, and a share of steps at
 sizes that are not multiples of 16, so the decoder learns the symbols the channel-use budget
-drops); per-sample SNR uniform in [snr_min, snr_max] dB; MSE loss; Adam with linear warm-up and
+drops); per-sample SNR uniform in [snr_min, snr_max] dB; MSE loss, or (``loss="psnr"``) the mean
+per-crop PSNR, the figure that is reported; Adam with linear warm-up and
 a cosine decay; gradient-norm clipping; an exponential moving average of the weights (``ema``),
 which is what is validated and shipped; optionally larger crops (with a proportionally smaller
 batch) for the last part of the run. The schedule follows *progress*, the larger of
@@ -44,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from semcom import training
@@ -58,6 +58,7 @@ from semcom.jscc.model import JSCCConfig, JSCCModel, count_parameters, psnr
 
 STATE_FILE = "state.pt"
 LOG_FILE = "train_log.csv"
+LOSSES = ("mse", "psnr")
 
 
 @dataclass
@@ -89,6 +90,7 @@ class TrainOptions:
     decay_frac: float = 1.0
     warmup: int = 200
     grad_clip: float = 1.0
+    loss: str = "mse"
     snr_min: float = 0.0
     snr_max: float = 20.0
     val_every: int = 250
@@ -132,6 +134,8 @@ class TrainOptions:
             raise ConfigError(f"amp must be bfloat16 or float16 (or none), got {self.amp!r}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be a decay in [0, 1) (0: no EMA), got {self.ema}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not self.snr_min <= self.snr_max:
             raise ConfigError(f"snr range [{self.snr_min}, {self.snr_max}] is empty")
 
@@ -176,6 +180,22 @@ def odd_size(crop: int, generator: torch.Generator) -> tuple[int, int]:
     """A random height and width in [crop - 15, crop]: image sizes that are not multiples of 16."""
     h, w = (crop - torch.randint(16, (2,), generator=generator)).tolist()
     return int(h), int(w)
+
+
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Training loss of reconstructions ``rec`` of ``x``, both [B, 3, H, W] in [0, 1].
+
+    ``mse``: the batch MSE. ``psnr``: each crop's MSE weighted by the batch mean over its own
+    (weights held constant), so the gradient is that of minus the mean per-crop PSNR, scaled to
+    the batch MSE's size (its value is the batch MSE): crops at low SNR or of hard images no
+    longer outweigh the rest as they do under MSE, and the objective is the mean PSNR that is
+    reported.
+    """
+    per_crop = (rec - x).square().flatten(1).mean(1)
+    if kind == "mse":
+        return per_crop.mean()
+    weights = per_crop.detach().mean() / per_crop.detach().clamp_min(1e-10)
+    return (weights * per_crop).mean()
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -330,7 +350,7 @@ def train(opts: TrainOptions) -> dict:
         snr = opts.snr_min + (opts.snr_max - opts.snr_min) * torch.rand(batch, generator=noise_gen, device=device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             rec = model(x, snr, generator=noise_gen).reconstruction
-        loss = F.mse_loss(rec.float(), x)
+        loss = reconstruction_loss(rec.float(), x, opts.loss)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if opts.grad_clip:

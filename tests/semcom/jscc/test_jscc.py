@@ -24,7 +24,7 @@ from semcom.jscc import (
     save_checkpoint,
 )
 from semcom.jscc.model import NOT_SENT_QUALITY, WindowAttentionBlock
-from semcom.jscc.train import TrainOptions, load_training_state, train
+from semcom.jscc.train import TrainOptions, load_training_state, reconstruction_loss, train
 from semcom.link.analog import AnalogLink
 
 TINY = dict(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 1))
@@ -278,6 +278,34 @@ def test_training_loss_falls_and_writes_a_checkpoint(tmp_path, image_folder):
     assert read_card(tmp_path / "ck")["training"]["steps_done"] == 60
 
 
+def test_psnr_loss_is_the_batch_mse_with_the_gradient_of_the_mean_psnr():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 8, 8, generator=g)
+    noise = torch.randn(3, 3, 8, 8, generator=g) * torch.tensor([0.01, 0.05, 0.2]).view(3, 1, 1, 1)
+    rec = (x + noise).requires_grad_()
+    loss = reconstruction_loss(rec, x, "psnr")
+    torch.testing.assert_close(loss, reconstruction_loss(rec, x, "mse"))
+    (grad,) = torch.autograd.grad(loss, rec)
+    per_crop = (rec - x).square().flatten(1).mean(1)
+    (grad_psnr,) = torch.autograd.grad(-(10 * torch.log10(1 / per_crop)).mean(), rec)
+    # the same direction, scaled by the batch MSE (ln 10 / 10 converts dB to nepers)
+    torch.testing.assert_close(grad, grad_psnr * per_crop.detach().mean() * math.log(10) / 10)
+    # the noisiest crop no longer dominates: its share of the gradient is far below its MSE share
+    share = grad.flatten(1).norm(dim=1) / grad.flatten(1).norm(dim=1).sum()
+    (grad_mse,) = torch.autograd.grad(reconstruction_loss(rec, x, "mse"), rec)
+    assert share[2] < 0.5 < (grad_mse.flatten(1).norm(dim=1) / grad_mse.flatten(1).norm(dim=1).sum())[2]
+
+
+def test_training_with_the_psnr_loss_learns_and_a_bad_loss_is_a_config_error(tmp_path, image_folder):
+    data = image_folder(tmp_path / "imgs")
+    train(_opts(tmp_path, data, steps=40, lr=1e-2, loss="psnr"))
+    losses = _losses(tmp_path / "state" / "train_log.csv")
+    assert np.mean(losses[-2:]) < 0.85 * np.mean(losses[:2])
+    assert read_card(tmp_path / "ck")["training"]["loss"] == "psnr"
+    with pytest.raises(ConfigError, match="loss must be one of mse, psnr"):
+        TrainOptions(data=data, out=str(tmp_path / "x"), steps=1, loss="l1")
+
+
 def test_resume_continues_the_interrupted_run_exactly(tmp_path, image_folder):
     data = image_folder(tmp_path / "imgs")
     full = train(_opts(tmp_path / "a", data, steps=20))
@@ -406,12 +434,13 @@ def test_cli_parses_train_jscc():
     add_commands(sub)
     args = parser.parse_args(
         ["train", "jscc", "--cbr", "1/48", "--channel", "rayleigh", "--channel-option", "equalizer=mmse",
-         "--minutes", "1.5", "--out", "x", "--resume", "--seed", "3"]
+         "--minutes", "1.5", "--out", "x", "--resume", "--seed", "3", "--loss", "psnr"]
     )
     assert args.cbr == 1 / 48 and args.channel_option == [("equalizer", "mmse")]
-    assert args.minutes == 1.5 and args.resume and args.seed == 3
+    assert args.minutes == 1.5 and args.resume and args.seed == 3 and args.loss == "psnr"
     assert args.run.__name__ == "run_train"
-    assert parser.parse_args(["train", "jscc", "--out", "x"]).cbr == 1 / 16
+    defaults = parser.parse_args(["train", "jscc", "--out", "x"])
+    assert defaults.cbr == 1 / 16 and defaults.loss == "mse"
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "jscc", "--cbr", "one", "--out", "x"])
 
