@@ -8,7 +8,7 @@
 # OMP_WAIT_POLICY=PASSIVE matters on a shared machine: with the default (spinning) OpenMP
 # threads, two torch threads competing with other processes spent ~7x more CPU per step.
 #
-# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|all]
+# Usage: experiments/train_jscc.sh [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|refine NAME MINUTES LR [ARGS...]|all]
 #        (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,9 @@ TRUNK_OUT=${TRUNK_OUT:-results/jscc/jscc-awgn-cbr1-16-large}
 # at 7e-4, it diverged again near step 6740, so the run continued from its step-5250 state at 5e-4:
 # to step 15739 (232 min in all) without diverging, its validation level from step 12500 on;
 # `cooldown 75` then gave step 22651 (307 min in all), and `reanneal 100` the shipped checkpoint
-# (step 33109, 407 min in all; +0.15 dB on BSDS500 val over step 22651). The trunk rests at step 15739.
+# (step 33109, 407 min in all; +0.15 dB on BSDS500 val over step 22651); `anneal reanneal2 reanneal 100 1e-4`
+# went on to step 36669 (448 min), and `anneal psnr reanneal2 112 2e-4 --loss psnr` to step 49650 (560 min
+# in all; +0.14 dB on BSDS500 val crops at 10 dB, the gain of the PSNR loss). The trunk rests at step 15739.
 trunk_args=(--cbr 1/16 --channel awgn --widths 32,64,160,256 --blocks 0,1,2,2 --decoder-blocks 1,2,3,3 --attn-blocks 2
   --lr 5e-4 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
   --val-every 500 --ckpt-every 250)
@@ -85,6 +87,17 @@ print(l(__import__('pathlib').Path(sys.argv[1]))['elapsed_s'] / 60)" "$copy/stat
   train "${trunk_args[@]}" --lr "$lr" --ema 0.995 --minutes "$total" --decay-frac "$frac" \
     --out "$TRUNK_OUT-$name" --state-dir "$copy" --resume "$@"
 }
+# refine NAME MINUTES LR [ARGS...]: train on from the shipped large checkpoint's weights (a new optimizer,
+# a 300-step warm-up to LR, cosine-decayed over MINUTES), for when no training state is at hand;
+# resumes its own state when one is at $TRUNK_STATE-NAME; the checkpoint goes to $TRUNK_OUT-NAME
+refine() {
+  local name=${1:?refine NAME MINUTES LR [ARGS...]} minutes=${2:?refine MINUTES} lr=${3:?refine LR}
+  shift 3
+  local state="$TRUNK_STATE-$name" resume=()
+  [ -f "$state/state.pt" ] && resume=(--resume)
+  train "${trunk_args[@]}" --init $CK/jscc-awgn-cbr1-16-large --lr "$lr" --ema 0.995 --minutes "$minutes" \
+    --out "$TRUNK_OUT-$name" --state-dir "$state" "${resume[@]}" "$@"
+}
 cooldown() { anneal cooldown trunk "${1:?cooldown MINUTES}" 5e-4; }
 # a second, lower anneal of the cooldown's finished state: training on at a small rate keeps paying
 reanneal() { anneal reanneal cooldown "${1:?reanneal MINUTES [LR]}" "${2:-2e-4}"; }
@@ -98,6 +111,7 @@ case "${1:-all}" in
   cooldown) cooldown "${2:-}" ;;
   reanneal) reanneal "${2:-}" "${3:-}" ;;
   anneal) shift; anneal "$@" ;;
+  refine) shift; refine "$@" ;;
   all) awgn16; awgn48; rayleigh16; rayleigh16symbol ;;
-  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [awgn16|awgn48|rayleigh16|rayleigh16symbol|trunk|cooldown MINUTES|reanneal MINUTES [LR]|anneal NAME FROM MINUTES LR [ARGS...]|refine NAME MINUTES LR [ARGS...]|all]" >&2; exit 2 ;;
 esac

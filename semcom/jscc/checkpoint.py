@@ -77,7 +77,8 @@ SHIPPED: dict[str, ShippedCheckpoint] = {
             "SNR-adaptive deep JSCC with window attention at 1/16 and a deeper decoder (8.2 M parameters), "
             "AWGN, CBR 1/16, trained on BSDS500 train at 0-20 dB with mixed and off-grid crop sizes",
             "experiments/train_jscc.sh trunk (a resumable 900-minute run), then experiments/train_jscc.sh cooldown 75, "
-            "then experiments/train_jscc.sh reanneal 100",
+            "then experiments/train_jscc.sh reanneal 100, then experiments/train_jscc.sh anneal reanneal2 reanneal "
+            "100 1e-4 --stop-at-step 36669, then experiments/train_jscc.sh anneal psnr reanneal2 112 2e-4 --loss psnr",
         ),
         ShippedCheckpoint(
             "jscc-rayleigh-symbol-cbr1-16",
