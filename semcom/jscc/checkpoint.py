@@ -78,7 +78,8 @@ SHIPPED: dict[str, ShippedCheckpoint] = {
             "AWGN, CBR 1/16, trained on BSDS500 train at 0-20 dB with mixed and off-grid crop sizes",
             "experiments/train_jscc.sh trunk (a resumable 900-minute run), then experiments/train_jscc.sh cooldown 75, "
             "then experiments/train_jscc.sh reanneal 100, then experiments/train_jscc.sh anneal reanneal2 reanneal "
-            "100 1e-4 --stop-at-step 36669, then experiments/train_jscc.sh anneal psnr reanneal2 112 2e-4 --loss psnr",
+            "100 1e-4 --stop-at-step 36669, then experiments/train_jscc.sh anneal psnr reanneal2 112 2e-4 --loss psnr, "
+            "then experiments/train_jscc.sh refine refine 115 1.5e-4 --loss psnr --seed 11",
         ),
         ShippedCheckpoint(
             "jscc-rayleigh-symbol-cbr1-16",
