@@ -399,6 +399,10 @@ class GenerativeScheme(Scheme):
         """
         if side_info not in ("none", "thumbnail"):
             raise ConfigError(f"side_info must be 'none' or 'thumbnail', got {side_info!r}")
+        if prompt_bits is not None and (isinstance(prompt_bits, bool) or not isinstance(prompt_bits, int)
+                                        or prompt_bits < 0):
+            raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
+        prompt = PromptBuilder(prompt_mode, prompt_bits or None)  # checked before any model or codec loads
         seed0 = 0 if seed is None else int(seed)
         if not isinstance(captioner, Captioner):
             name = captioner or ("reference" if captions is not None else "vit-gpt2")
@@ -412,14 +416,11 @@ class GenerativeScheme(Scheme):
             captioner = _create(CAPTIONERS, name, seed0, **options)
         if not isinstance(keywords, KeywordExtractor):
             keywords = KEYWORD_EXTRACTORS.create(keywords)
-        if prompt_bits is not None and (isinstance(prompt_bits, bool) or not isinstance(prompt_bits, int)
-                                        or prompt_bits < 0):
-            raise ConfigError(f"prompt_bits must be a number of bits (0 or None: no budget), got {prompt_bits!r}")
         codec = codec_from_store(kb, kb_version) if kb is not None else get_text_codec(text_codec, corpus)
         side = ThumbnailSideInfo(thumb_size, side_bits, side_codec, thumb_scale) if side_info == "thumbnail" else None
         edge_map = EdgeSideInfo(edge_scale, max_bits=edge_bits) if edges else None
-        transmitter = GenerativeTransmitter(captioner, keywords, PromptBuilder(prompt_mode, prompt_bits or None),
-                                            codec, int(keyword_bits) if keyword_packet else None, side, edge_map)
+        transmitter = GenerativeTransmitter(captioner, keywords, prompt, codec,
+                                            int(keyword_bits) if keyword_packet else None, side, edge_map)
         if not isinstance(generator, ImageGenerator):
             generator = _make_generator(generator, generator_model, seed0, strict, side is not None, steps=steps,
                                         guidance=guidance, scheduler=scheduler, strength=strength,
