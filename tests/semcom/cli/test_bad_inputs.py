@@ -357,6 +357,7 @@ def tripwires(monkeypatch):
     monkeypatch.setattr("semcom.network.scenario.simulate", computed)
     monkeypatch.setattr("semcom.jscc.train.CropSampler.batch", computed)
     monkeypatch.setattr("semcom.semantic.corpus.load_flickr8k_pairs", computed)
+    monkeypatch.setattr("semcom.semantic.neural_codec.cached_word_vectors", computed)  # a minute on a fresh machine
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
