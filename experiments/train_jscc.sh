@@ -62,7 +62,9 @@ TRUNK_OUT=${TRUNK_OUT:-results/jscc/jscc-awgn-cbr1-16-large}
 # went on to step 36669 (448 min), and `anneal psnr reanneal2 112 2e-4 --loss psnr` to step 49650 (560 min
 # in all; +0.14 dB on BSDS500 val crops at 10 dB, the gain of the PSNR loss); `refine refine 115 1.5e-4
 # --loss psnr --seed 11` trained on from those weights to step 60260 (675 min in all; +0.05 dB on BSDS500
-# val full images at every SNR). The trunk rests at step 15739.
+# val full images at every SNR), and `refine refine2 112 1e-4 --loss psnr --seed 12` from those to the
+# shipped checkpoint (step 71375, 787 min in all; +0.04 to +0.05 dB on BSDS500 val full images at every
+# SNR). The trunk rests at step 15739.
 trunk_args=(--cbr 1/16 --channel awgn --widths 32,64,160,256 --blocks 0,1,2,2 --decoder-blocks 1,2,3,3 --attn-blocks 2
   --lr 5e-4 --warmup 300 --batch 8 --crop 128 --crops 128,192,256 --odd-frac 0.1 --ema 0.999 --seed 10
   --val-every 500 --ckpt-every 250)

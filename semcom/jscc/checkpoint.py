@@ -79,7 +79,8 @@ SHIPPED: dict[str, ShippedCheckpoint] = {
             "experiments/train_jscc.sh trunk (a resumable 900-minute run), then experiments/train_jscc.sh cooldown 75, "
             "then experiments/train_jscc.sh reanneal 100, then experiments/train_jscc.sh anneal reanneal2 reanneal "
             "100 1e-4 --stop-at-step 36669, then experiments/train_jscc.sh anneal psnr reanneal2 112 2e-4 --loss psnr, "
-            "then experiments/train_jscc.sh refine refine 115 1.5e-4 --loss psnr --seed 11",
+            "then experiments/train_jscc.sh refine refine 115 1.5e-4 --loss psnr --seed 11, "
+            "then experiments/train_jscc.sh refine refine2 112 1e-4 --loss psnr --seed 12",
         ),
         ShippedCheckpoint(
             "jscc-rayleigh-symbol-cbr1-16",
